@@ -1,0 +1,383 @@
+//! The hub: one per OS thread, created on first use, running the event loop on the thread's
+//! own stack.
+//!
+//! # Who runs where
+//!
+//! The thread's own code (its `main`, or a thread's closure) is the **root**. Spawned
+//! greenlets run on their own stacks and only while the root is blocked: when root code makes
+//! a blocking call (join, sleep, a socket read that would block, `yield_now`), that call runs
+//! the loop below *on the root's stack* until the root's own wait is woken. A greenlet that
+//! blocks suspends back to that loop. Nothing on this path takes a lock: hubs never share
+//! greenlets, and every handle is `!Send`.
+//!
+//! # Run order of one pass
+//!
+//! 1. **Ready greenlets**, FIFO: those queued when the pass began (at most [`PASS_BUDGET`]).
+//!    A greenlet woken or yielding during the pass runs in the next pass, so endless
+//!    `yield_now` cannot starve timers and I/O. The root is an entry in this queue like any
+//!    greenlet: when it comes up, its blocking call returns.
+//! 2. **Poll** the reactor: without blocking if anything is ready; otherwise blocking until the
+//!    earliest timer deadline (or indefinitely if only I/O or cross-thread work is pending).
+//!    Skipped entirely while no fd was ever registered and something is ready.
+//! 3. **Timers** whose deadline has passed fire, in deadline order (the clock is read once).
+//!
+//! # LoopExit
+//!
+//! If the root is blocked and nothing is ready, no timer is armed, no greenlet waits on an fd
+//! and no cross-thread wait is pending, nothing could ever wake anybody: the root's blocking
+//! call returns a "would block forever" error ([`crate::WaitError::LoopExit`],
+//! [`crate::JoinError::LoopExit`]) instead of hanging. Greenlets parked forever stay parked.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use crate::greenlet::{self, Step};
+use crate::reactor::Reactor;
+use crate::task::{Signal, Task, TaskCoroutine, TaskState};
+use crate::timer::TimerQueue;
+use crate::waiter::Reason;
+
+/// The most greenlets one pass runs before polling I/O and timers.
+pub const PASS_BUDGET: usize = 1024;
+
+/// One thread's event loop and greenlet scheduler.
+pub(crate) struct Hub {
+    /// Greenlets (and possibly the root) ready to run, in wake order.
+    ready: RefCell<VecDeque<Rc<Task>>>,
+    /// Entries of the current pass not yet run; 0 means the pass is over.
+    pass_left: Cell<usize>,
+    /// The deadline queue.
+    pub(crate) timers: RefCell<TimerQueue>,
+    /// The epoll reactor, created when first needed.
+    reactor: RefCell<Option<Rc<Reactor>>>,
+    /// The record of this thread's root code.
+    root: Rc<Task>,
+    /// Who runs now: the root or a greenlet. Set by `run_task`.
+    current: RefCell<Rc<Task>>,
+    /// Suspensions so far (greenlet suspends plus root parks): the switch counter.
+    switches: Cell<u64>,
+    /// Last greenlet id handed out.
+    next_id: Cell<u64>,
+    /// True while the loop itself (not a greenlet) runs on the root's stack.
+    in_loop: Cell<bool>,
+    /// Waits pending outside this hub (thread pool jobs, cross-thread events): each may wake
+    /// a greenlet through the reactor's notifier, so they count against LoopExit.
+    external_waits: Cell<usize>,
+}
+
+thread_local! {
+    /// 0: no hub yet, 1: alive, 2: destroyed (thread exiting). Const and without a
+    /// destructor, so it is readable at any time, even from TLS destructors.
+    static STATE: Cell<u8> = const { Cell::new(0) };
+    /// This thread's hub.
+    static HUB: HubSlot = const { HubSlot(RefCell::new(None)) };
+}
+
+struct HubSlot(RefCell<Option<Rc<Hub>>>);
+
+impl Drop for HubSlot {
+    fn drop(&mut self) {
+        STATE.with(|s| s.set(2));
+        if let Some(hub) = self.0.borrow_mut().take() {
+            hub.ready.borrow_mut().clear();
+            *hub.timers.borrow_mut() = TimerQueue::default();
+        }
+    }
+}
+
+/// Whether this thread's hub exists and is not being destroyed.
+pub(crate) fn alive() -> bool {
+    STATE.try_with(|s| s.get() == 1).unwrap_or(false)
+}
+
+impl Hub {
+    /// This thread's hub, created on first use.
+    #[inline]
+    pub(crate) fn current() -> Rc<Hub> {
+        HUB.with(|slot| {
+            if let Some(h) = &*slot.0.borrow() {
+                return h.clone();
+            }
+            assert!(
+                STATE.with(|s| s.get()) != 2,
+                "sprout: the hub of this thread is being destroyed"
+            );
+            install_panic_hook();
+            let root = Task::new_root();
+            let hub = Rc::new(Hub {
+                ready: RefCell::new(VecDeque::new()),
+                pass_left: Cell::new(0),
+                timers: RefCell::new(TimerQueue::default()),
+                reactor: RefCell::new(None),
+                current: RefCell::new(root.clone()),
+                root,
+                switches: Cell::new(0),
+                next_id: Cell::new(0),
+                in_loop: Cell::new(false),
+                external_waits: Cell::new(0),
+            });
+            STATE.with(|s| s.set(1));
+            *slot.0.borrow_mut() = Some(hub.clone());
+            hub
+        })
+    }
+
+    /// The greenlet (or root) running now.
+    #[inline]
+    pub(crate) fn current_task(&self) -> Rc<Task> {
+        self.current.borrow().clone()
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        id
+    }
+
+    /// Queues a greenlet to run.
+    #[inline]
+    pub(crate) fn schedule(&self, task: Rc<Task>) {
+        self.ready.borrow_mut().push_back(task);
+    }
+
+    /// The reactor, created on first use.
+    pub(crate) fn reactor(&self) -> Rc<Reactor> {
+        let mut r = self.reactor.borrow_mut();
+        match &*r {
+            Some(r) => r.clone(),
+            None => {
+                let created =
+                    Rc::new(Reactor::new().unwrap_or_else(|e| {
+                        panic!("sprout: cannot create the epoll reactor: {e}")
+                    }));
+                *r = Some(created.clone());
+                created
+            }
+        }
+    }
+
+    /// The reactor if it exists.
+    pub(crate) fn reactor_if_any(&self) -> Option<Rc<Reactor>> {
+        self.reactor.borrow().clone()
+    }
+
+    /// Leaves the current greenlet (or root) for the hub until something schedules it again.
+    /// The caller has set up its wake sources and checks why it was resumed.
+    pub(crate) fn switch_out(&self, me: &Rc<Task>) {
+        if greenlet::in_explicit_greenlet() {
+            panic!(
+                "sprout: blocking on the hub from inside a greenlet::Greenlet is not supported; \
+                 run hub work in a greenlet made with sprout::spawn"
+            );
+        }
+        self.switches.set(self.switches.get() + 1);
+        if me.is_root() {
+            if self.in_loop.get() {
+                panic!("sprout: a link callback or timer action tried to block the hub loop");
+            }
+            me.state.set(TaskState::Suspended);
+            self.run_loop();
+            me.state.set(TaskState::Running);
+        } else {
+            me.state.set(TaskState::Suspended);
+            let sus = me
+                .suspender
+                .get()
+                .expect("a running greenlet has a suspender");
+            // SAFETY: `me` is the current greenlet (callers pass `current_task()`), so we are on
+            // its own stack, and it is not inside an explicit greenlet (checked above).
+            let sig = unsafe { sus.suspend(()) };
+            if sig == Signal::Unwind && !std::thread::panicking() {
+                me.kill_raised();
+                panic::resume_unwind(Box::new(greenlet::GreenletExit));
+            }
+        }
+    }
+
+    /// Queues the current greenlet behind the ready ones and switches out (gevent's
+    /// `sleep(0)`).
+    pub(crate) fn yield_now(&self) -> Result<(), crate::waiter::Interrupt> {
+        let me = self.current_task();
+        let w = crate::waiter::Waiter::new();
+        if let Some(i) = me.pending_interrupt() {
+            return Err(i);
+        }
+        // Close the epoch (a running greenlet is not queued by a wake) and queue it ourselves.
+        w.waker().wake();
+        self.schedule(me.clone());
+        self.switch_out(&me);
+        match me.pending_interrupt() {
+            Some(i) => Err(i),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs passes until the root comes up in the ready queue (see the module docs).
+    fn run_loop(&self) {
+        self.in_loop.set(true);
+        loop {
+            if self.pass_left.get() == 0 {
+                self.poll_and_fire();
+                let n = self.ready.borrow().len().min(PASS_BUDGET);
+                self.pass_left.set(n);
+                continue;
+            }
+            self.pass_left.set(self.pass_left.get() - 1);
+            let next = self.ready.borrow_mut().pop_front();
+            let Some(task) = next else {
+                self.pass_left.set(0);
+                continue;
+            };
+            if task.is_root() {
+                self.in_loop.set(false);
+                return;
+            }
+            self.run_task(task);
+        }
+    }
+
+    /// Resumes one greenlet until it suspends or finishes.
+    fn run_task(&self, task: Rc<Task>) {
+        if task.state.get() == TaskState::Dead {
+            return;
+        }
+        task.state.set(TaskState::Running);
+        let prev = self.current.replace(task.clone());
+        self.in_loop.set(false);
+        let step = task.resume();
+        self.in_loop.set(true);
+        *self.current.borrow_mut() = prev;
+        if let Step::Finished(()) = step {
+            let result = task.take_stashed();
+            task.finish(result);
+        }
+    }
+
+    /// Poll phase and timer phase of a pass.
+    fn poll_and_fire(&self) {
+        let has_ready = !self.ready.borrow().is_empty();
+        let reactor = self.reactor_if_any();
+        if has_ready {
+            if let Some(r) = &reactor {
+                if r.has_registrations() {
+                    r.poll(Some(Duration::ZERO));
+                }
+            }
+        } else {
+            let next = self.timers.borrow().next_deadline();
+            let io_pending = reactor.as_ref().is_some_and(|r| r.has_waiters());
+            if next.is_none() && !io_pending && self.external_waits.get() == 0 {
+                // Nothing could ever wake anybody: fail the root's wait.
+                self.root.wake(self.root.epoch(), Reason::LoopExit);
+                return;
+            }
+            let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
+            self.reactor().poll(timeout);
+        }
+        if !self.timers.borrow().is_empty() {
+            let now = Instant::now();
+            loop {
+                let expired = self.timers.borrow_mut().pop_expired(now);
+                match expired {
+                    Some(action) => action.fire(),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Unwinds a suspended greenlet whose record is being dropped (nobody can reach it).
+    pub(crate) fn unwind_orphan(&self, mut co: TaskCoroutine, stand_in: Rc<Task>) {
+        // Its code runs as the current greenlet while it unwinds, under a stand-in record (the
+        // real one is being dropped) that carries the coroutine's own suspender.
+        let saved = self.current.replace(stand_in.clone());
+        let prev_loop = self.in_loop.replace(false);
+        // Resuming with Unwind makes its suspension point unwind; a destructor that parks while
+        // unwinding suspends back here and is resumed with Unwind again (ignored mid-unwind).
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            while !co.done() {
+                stand_in.state.set(TaskState::Running);
+                if let Step::Finished(()) = co.resume(Signal::Unwind) {
+                    break;
+                }
+            }
+        }));
+        self.in_loop.set(prev_loop);
+        *self.current.borrow_mut() = saved;
+        if r.is_err() {
+            co.leak();
+        }
+    }
+
+    /// The switch counter.
+    pub(crate) fn switches(&self) -> u64 {
+        self.switches.get()
+    }
+}
+
+/// The number of times greenlets (or the root) on this thread have switched out to the hub.
+///
+/// gevent's `assert_switches` idea: read it before and after an operation to prove the
+/// operation did, or did not, yield.
+pub fn switch_count() -> u64 {
+    Hub::current().switches()
+}
+
+/// The id of the running greenlet (0 for a thread's root code).
+pub fn current_id() -> u64 {
+    Hub::current().current_task().id
+}
+
+/// The name of the running greenlet, if it has one.
+pub fn current_name() -> Option<String> {
+    Hub::current()
+        .current_task()
+        .name
+        .as_deref()
+        .map(str::to_owned)
+}
+
+/// Installs, once per process, a panic hook that files the report of a panic inside a hub
+/// greenlet with that greenlet (printed later only if nobody joins it), and defers to the
+/// previous hook for every other panic.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let prev = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let task = HUB
+                .try_with(|slot| {
+                    let hub = slot.0.try_borrow().ok()?.clone()?;
+                    let cur = hub.current.try_borrow().ok()?.clone();
+                    (!cur.is_root() && !greenlet::in_explicit_greenlet()).then_some(cur)
+                })
+                .ok()
+                .flatten();
+            match task {
+                Some(task) => {
+                    let msg = crate::greenlet::panic_message(info.payload());
+                    let loc = info
+                        .location()
+                        .map(|l| format!(" at {l}"))
+                        .unwrap_or_default();
+                    let bt = std::backtrace::Backtrace::capture();
+                    let bt = match bt.status() {
+                        std::backtrace::BacktraceStatus::Captured => format!("\n{bt}"),
+                        _ => String::new(),
+                    };
+                    if let Ok(mut r) = task.panic_report.try_borrow_mut() {
+                        *r = Some(format!(
+                            "sprout: greenlet {} panicked{loc}:\n{msg}{bt}",
+                            task.label()
+                        ));
+                    }
+                }
+                None => prev(info),
+            }
+        }));
+    });
+}

@@ -1,0 +1,718 @@
+//! Hub greenlets: the record the hub keeps per greenlet, and the gevent `Greenlet` API on top
+//! of it (`spawn`, `JoinHandle`, kill, links, `joinall`, `killall`, `wait_any`).
+//!
+//! A spawned greenlet is queued and starts on the hub's next pass, never inside `spawn`.
+//! Its result (value, panic, or kill) is stored in its record until someone joins. A panic
+//! that nobody joins is reported once on stderr, naming the greenlet, when the last chance to
+//! join it is gone (its `JoinHandle` dropped).
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::greenlet::{is_exit, panic_message, RawGreenlet, Step, Suspender, UnwindInput};
+use crate::hub::{self, Hub};
+use crate::stack;
+use crate::time::Elapsed;
+use crate::wait_list::WaitList;
+use crate::waiter::{Reason, TimeoutSignal, Waiter};
+
+/// What a hub greenlet is resumed with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Signal {
+    /// Carry on from the suspension point.
+    Run,
+    /// The greenlet is being dropped while suspended: unwind now.
+    Unwind,
+}
+
+impl UnwindInput for Signal {
+    fn unwind() -> Self {
+        Signal::Unwind
+    }
+}
+
+pub(crate) type TaskCoroutine = RawGreenlet<Signal, (), ()>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum TaskState {
+    /// Spawned, not yet run.
+    New,
+    /// Running now (or the root while it runs user code).
+    Running,
+    /// Suspended at a suspension point (parked or queued).
+    Suspended,
+    /// Finished; its result is stored.
+    Dead,
+}
+
+/// The result stored by a finished greenlet.
+type Stored = Result<Box<dyn Any>, JoinError>;
+
+/// The hub's record of one greenlet, or of a thread's root code (id 0, no coroutine).
+pub(crate) struct Task {
+    /// Small sequential id; 0 is the thread's root code.
+    pub(crate) id: u64,
+    /// Name given at spawn, if any.
+    pub(crate) name: Option<Box<str>>,
+    /// Lifecycle; mutated by the hub loop and by kill.
+    pub(crate) state: Cell<TaskState>,
+    /// The current park epoch; bumped by `Waiter::new`.
+    epoch: Cell<u32>,
+    /// Why the current epoch was woken; `None` while parked and unwoken.
+    reason: Cell<Option<Reason>>,
+    /// A kill has been requested and not yet raised.
+    kill: Cell<bool>,
+    /// A kill was raised; further kills are no-ops while it unwinds.
+    killed: Cell<bool>,
+    /// The outermost expired `Timeout` scope not yet raised.
+    scope_timeout: Cell<Option<u64>>,
+    /// The coroutine; `None` for the root and once finished.
+    coroutine: RefCell<Option<TaskCoroutine>>,
+    /// How the running coroutine suspends itself; set when it starts.
+    pub(crate) suspender: Cell<Option<Suspender<Signal, ()>>>,
+    /// The result, stored when the greenlet finishes, taken by `join`.
+    result: RefCell<Option<Stored>>,
+    /// Greenlets (or root) waiting for this one to finish.
+    joiners: WaitList,
+    /// Callbacks to run when it finishes.
+    links: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The `JoinHandle` was dropped: nobody can join any more.
+    detached: Cell<bool>,
+    /// The panic report captured by the panic hook, printed if nobody joins.
+    pub(crate) panic_report: RefCell<Option<String>>,
+    /// Greenlet-local values (see `local`), dropped when the greenlet finishes.
+    pub(crate) locals: RefCell<Vec<(usize, Box<dyn Any>)>>,
+}
+
+impl Task {
+    /// The record for a thread's root code.
+    pub(crate) fn new_root() -> Rc<Task> {
+        Rc::new(Task::blank(0, Some("root".into()), TaskState::Running))
+    }
+
+    fn blank(id: u64, name: Option<Box<str>>, state: TaskState) -> Task {
+        Task {
+            id,
+            name,
+            state: Cell::new(state),
+            epoch: Cell::new(0),
+            reason: Cell::new(None),
+            kill: Cell::new(false),
+            killed: Cell::new(false),
+            scope_timeout: Cell::new(None),
+            coroutine: RefCell::new(None),
+            suspender: Cell::new(None),
+            result: RefCell::new(None),
+            joiners: WaitList::new(),
+            links: RefCell::new(Vec::new()),
+            detached: Cell::new(false),
+            panic_report: RefCell::new(None),
+            locals: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether this is a thread's root code rather than a greenlet.
+    #[inline]
+    pub(crate) fn is_root(&self) -> bool {
+        self.id == 0
+    }
+
+    /// A printable label: `'name' (#id)` or `#id`.
+    pub(crate) fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("'{n}' (#{})", self.id),
+            None => format!("#{}", self.id),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn open_epoch(&self) -> u32 {
+        let e = self.epoch.get().wrapping_add(1);
+        self.epoch.set(e);
+        self.reason.set(None);
+        e
+    }
+
+    #[inline]
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch.get()
+    }
+
+    #[inline]
+    pub(crate) fn reason(&self) -> Option<Reason> {
+        self.reason.get()
+    }
+
+    pub(crate) fn is_parked_in(&self, epoch: u32) -> bool {
+        self.epoch.get() == epoch
+            && self.reason.get().is_none()
+            && self.state.get() != TaskState::Dead
+    }
+
+    /// Wakes epoch `epoch` with `reason` if it is open and unwoken; queues the greenlet.
+    #[inline]
+    pub(crate) fn wake(self: &Rc<Task>, epoch: u32, reason: Reason) -> bool {
+        if self.epoch.get() != epoch || self.reason.get().is_some() {
+            return false;
+        }
+        self.reason.set(Some(reason));
+        if self.state.get() == TaskState::Suspended {
+            Hub::current().schedule(self.clone());
+        }
+        true
+    }
+
+    /// The interrupt to report at a suspension point, if any.
+    pub(crate) fn pending_interrupt(&self) -> Option<crate::waiter::Interrupt> {
+        if self.kill.get() {
+            Some(crate::waiter::Interrupt::Killed)
+        } else {
+            self.scope_timeout
+                .get()
+                .map(crate::waiter::Interrupt::Scope)
+        }
+    }
+
+    /// Called when a kill is raised by unwinding.
+    pub(crate) fn kill_raised(&self) {
+        self.kill.set(false);
+        self.killed.set(true);
+    }
+
+    /// Called when the `Timeout` scope `id` is raised or ends.
+    pub(crate) fn clear_scope_timeout(&self, id: u64) {
+        if self.scope_timeout.get() == Some(id) {
+            self.scope_timeout.set(None);
+        }
+    }
+
+    /// A `Timeout` scope of this greenlet expired: flag it and wake the greenlet.
+    pub(crate) fn deliver_scope_timeout(self: &Rc<Task>, id: u64) {
+        if self.state.get() == TaskState::Dead {
+            return;
+        }
+        // Scope ids grow with nesting: keep the outermost expired one.
+        match self.scope_timeout.get() {
+            Some(cur) if cur <= id => {}
+            _ => self.scope_timeout.set(Some(id)),
+        }
+        self.interrupt();
+    }
+
+    /// Wakes the current park (whatever it waits on) so the greenlet sees its flags.
+    fn interrupt(self: &Rc<Task>) {
+        if self.reason.get().is_none() {
+            self.reason.set(Some(Reason::Interrupted));
+            if self.state.get() == TaskState::Suspended {
+                Hub::current().schedule(self.clone());
+            }
+        }
+    }
+
+    /// Requests a kill without waiting. Returns true if the greenlet is already dead.
+    fn request_kill(self: &Rc<Task>) -> bool {
+        match self.state.get() {
+            TaskState::Dead => true,
+            TaskState::New => {
+                // Never started: it never runs. Its closure is dropped now, links still fire.
+                drop(self.coroutine.borrow_mut().take());
+                self.finish(Err(JoinError::Killed));
+                true
+            }
+            TaskState::Running => {
+                // Only the current greenlet can be running: a self-kill unwinds right here.
+                if !self.killed.get() && !std::thread::panicking() {
+                    self.kill_raised();
+                    panic::resume_unwind(Box::new(crate::greenlet::GreenletExit));
+                }
+                false
+            }
+            TaskState::Suspended => {
+                if !self.killed.get() {
+                    self.kill.set(true);
+                    self.interrupt();
+                }
+                false
+            }
+        }
+    }
+
+    /// Resumes the coroutine once (called by the hub loop only).
+    pub(crate) fn resume(&self) -> Step<(), ()> {
+        let mut co = self.coroutine.borrow_mut();
+        co.as_mut()
+            .expect("queued greenlet has a coroutine")
+            .resume(Signal::Run)
+    }
+
+    /// Stores the result, wakes joiners, runs links (on the hub loop's stack).
+    pub(crate) fn finish(self: &Rc<Task>, result: Stored) {
+        self.state.set(TaskState::Dead);
+        self.kill.set(false);
+        self.locals.borrow_mut().clear();
+        let panicked = matches!(result, Err(JoinError::Panicked(_)));
+        *self.result.borrow_mut() = Some(result);
+        self.joiners.notify_all();
+        let links = std::mem::take(&mut *self.links.borrow_mut());
+        for link in links {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(link)) {
+                eprintln!(
+                    "sprout: a link callback of greenlet {} panicked: {}",
+                    self.label(),
+                    panic_message(&*p)
+                );
+            }
+        }
+        if panicked && self.detached.get() {
+            self.report_unjoined_panic();
+        }
+    }
+
+    fn report_unjoined_panic(&self) {
+        let Some(Err(JoinError::Panicked(p))) = &*self.result.borrow() else {
+            return;
+        };
+        let report = self.panic_report.borrow_mut().take();
+        match report {
+            Some(r) => eprintln!("{r}"),
+            None => eprintln!(
+                "sprout: greenlet {} panicked: {}",
+                self.label(),
+                panic_message(&**p)
+            ),
+        }
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        let Some(co) = self.coroutine.get_mut().take() else {
+            return;
+        };
+        if !co.started() || co.done() {
+            return;
+        }
+        // A suspended greenlet nobody can reach any more: unwind it while the hub is alive;
+        // at thread exit leak its stack instead (its destructors may need the hub, and one
+        // parked inside a libc hook must never be unwound).
+        if hub::alive() {
+            let stand_in = Rc::new(Task::blank(self.id, self.name.clone(), TaskState::Running));
+            stand_in.suspender.set(self.suspender.get());
+            Hub::current().unwind_orphan(co, stand_in);
+        } else {
+            co.leak();
+        }
+    }
+}
+
+/// Why joining a greenlet did not produce its value.
+pub enum JoinError {
+    /// The greenlet was killed (`GreenletExit`), before or after it started.
+    Killed,
+    /// The greenlet panicked; this is the payload (an uncaught `Timeout` shows as
+    /// [`Elapsed`]).
+    Panicked(Box<dyn Any + Send>),
+    /// `join_timeout`'s timeout passed first; the greenlet is still running.
+    TimedOut,
+    /// The join could never complete: nothing left in the hub could finish the greenlet.
+    LoopExit,
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Killed => f.write_str("Killed"),
+            JoinError::Panicked(p) => write!(f, "Panicked({:?})", panic_message(&**p)),
+            JoinError::TimedOut => f.write_str("TimedOut"),
+            JoinError::LoopExit => f.write_str("LoopExit"),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Killed => f.write_str("greenlet was killed"),
+            JoinError::Panicked(p) => write!(f, "greenlet panicked: {}", panic_message(&**p)),
+            JoinError::TimedOut => f.write_str("join timed out"),
+            JoinError::LoopExit => f.write_str(
+                "join would block forever: nothing left in the hub could finish the greenlet (LoopExit)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl JoinError {
+    /// Whether the greenlet was killed.
+    pub fn is_killed(&self) -> bool {
+        matches!(self, JoinError::Killed)
+    }
+
+    /// Whether the greenlet panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+
+    /// The panic payload, if it panicked.
+    pub fn into_panic(self) -> Option<Box<dyn Any + Send>> {
+        match self {
+            JoinError::Panicked(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Spawns greenlets with a name or a stack size of their own.
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the greenlet (shown in panic and overflow reports and by `JoinHandle::name`).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets its usable stack size in bytes.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the greenlet on this thread's hub. It starts on the hub's next pass.
+    ///
+    /// Fails only when no stack can be mapped; the error then names `vm.max_map_count` when
+    /// that limit is the likely cause.
+    pub fn spawn<T, F>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        T: 'static,
+        F: FnOnce() -> T + 'static,
+    {
+        let hub = Hub::current();
+        let id = hub.next_id();
+        let name: Option<Box<str>> = self.name.map(Into::into);
+        let size = self.stack_size.unwrap_or_else(stack::default_stack_size);
+        let co = TaskCoroutine::new(size, id, name.clone(), move |sus, first| {
+            if first == Signal::Unwind {
+                return;
+            }
+            run_body(sus, f);
+        })?;
+        let task = Rc::new(Task::blank(id, name, TaskState::New));
+        *task.coroutine.borrow_mut() = Some(co);
+        hub.schedule(task.clone());
+        Ok(JoinHandle {
+            task,
+            _t: PhantomData,
+        })
+    }
+}
+
+/// The body of every hub greenlet: runs `f`, stores how it ended.
+fn run_body<T: 'static, F: FnOnce() -> T>(sus: Suspender<Signal, ()>, f: F) {
+    let hub = Hub::current();
+    let me = hub.current_task();
+    me.suspender.set(Some(sus));
+    drop(me);
+    drop(hub);
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    let stored: Stored = match r {
+        Ok(v) => Ok(Box::new(v)),
+        Err(p) if is_exit(&*p) => Err(JoinError::Killed),
+        Err(p) => match p.downcast::<TimeoutSignal>() {
+            Ok(_) => Err(JoinError::Panicked(Box::new(Elapsed))),
+            Err(p) => Err(JoinError::Panicked(p)),
+        },
+    };
+    Hub::current().current_task().stash_result(stored);
+}
+
+impl Task {
+    fn stash_result(&self, r: Stored) {
+        *self.result.borrow_mut() = Some(r);
+    }
+
+    /// Takes the result stashed by the body for `finish` (called by the hub loop).
+    pub(crate) fn take_stashed(&self) -> Stored {
+        self.result
+            .borrow_mut()
+            .take()
+            .unwrap_or(Err(JoinError::Killed))
+    }
+}
+
+/// Spawns `f` as a new greenlet on this thread's hub (gevent's `spawn`). It starts on the
+/// hub's next pass, that is, the next time the current code blocks or yields.
+///
+/// # Panics
+/// If no stack can be mapped; use [`Builder::spawn`] to handle that as an error.
+pub fn spawn<T, F>(f: F) -> JoinHandle<T>
+where
+    T: 'static,
+    F: FnOnce() -> T + 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("failed to spawn greenlet: {e}"))
+}
+
+/// Spawns `f` to start after `delay` (gevent's `spawn_later`). Killing it before then means
+/// it never runs.
+pub fn spawn_later<T, F>(delay: Duration, f: F) -> JoinHandle<T>
+where
+    T: 'static,
+    F: FnOnce() -> T + 'static,
+{
+    spawn(move || {
+        crate::time::sleep(delay);
+        f()
+    })
+}
+
+/// An owned handle to a hub greenlet (gevent's `Greenlet` object). `!Send`.
+///
+/// Dropping it detaches the greenlet: it keeps running, and a panic it ends with is reported
+/// on stderr.
+pub struct JoinHandle<T> {
+    task: Rc<Task>,
+    _t: PhantomData<T>,
+}
+
+impl<T: 'static> JoinHandle<T> {
+    /// Waits for the greenlet to finish and returns its value.
+    ///
+    /// Errors: [`JoinError::Killed`], [`JoinError::Panicked`], and [`JoinError::LoopExit`] when
+    /// nothing left in the hub could ever finish it.
+    pub fn join(mut self) -> Result<T, JoinError> {
+        self.join_deadline(None)
+    }
+
+    /// Like [`join`](Self::join) but gives up after `timeout` with [`JoinError::TimedOut`],
+    /// leaving the greenlet running and the handle usable.
+    ///
+    /// # Panics
+    /// If the value was already taken by an earlier successful join.
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<T, JoinError> {
+        self.join_deadline(Some(Instant::now() + timeout))
+    }
+
+    fn join_deadline(&mut self, deadline: Option<Instant>) -> Result<T, JoinError> {
+        wait_dead(&self.task, deadline)?;
+        let stored = self
+            .task
+            .result
+            .borrow_mut()
+            .take()
+            .expect("greenlet result already taken");
+        self.task.panic_report.borrow_mut().take();
+        match stored {
+            Ok(v) => Ok(*v.downcast::<T>().expect("result type matches the handle")),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Waits until `task` is dead.
+fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<(), JoinError> {
+    while task.state.get() != TaskState::Dead {
+        if Rc::ptr_eq(task, &Hub::current().current_task()) {
+            panic!("a greenlet cannot join itself");
+        }
+        task.joiners.wait(deadline).map_err(|e| match e {
+            crate::waiter::WaitError::TimedOut => JoinError::TimedOut,
+            crate::waiter::WaitError::LoopExit => JoinError::LoopExit,
+        })?;
+    }
+    Ok(())
+}
+
+impl<T> JoinHandle<T> {
+    /// Whether the greenlet has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.state.get() == TaskState::Dead
+    }
+
+    /// Whether the greenlet has started running.
+    pub fn is_started(&self) -> bool {
+        self.task.state.get() != TaskState::New
+    }
+
+    /// Kills the greenlet and waits until it is dead (gevent's `Greenlet.kill(block=True)`).
+    /// A greenlet killed before it started never runs. Killing the current greenlet unwinds it
+    /// at once.
+    pub fn kill(&self) {
+        if !self.task.request_kill() {
+            let _ = wait_dead(&self.task, None);
+        }
+    }
+
+    /// Kills the greenlet and waits at most `timeout` for it to die; returns whether it did.
+    pub fn kill_timeout(&self, timeout: Duration) -> bool {
+        self.task.request_kill() || wait_dead(&self.task, Some(Instant::now() + timeout)).is_ok()
+    }
+
+    /// Requests the kill and returns at once (`kill(block=False)`).
+    pub fn kill_nowait(&self) {
+        self.task.request_kill();
+    }
+
+    /// Runs `f` on the hub when the greenlet finishes (at once if it already has). The
+    /// callback must not block; spawn a greenlet from it for blocking work.
+    pub fn link(&self, f: impl FnOnce() + 'static) {
+        if self.is_finished() {
+            f();
+        } else {
+            self.task.links.borrow_mut().push(Box::new(f));
+        }
+    }
+
+    /// The greenlet's small sequential id (per thread; root code is 0).
+    pub fn id(&self) -> u64 {
+        self.task.id
+    }
+
+    /// The name given at spawn.
+    pub fn name(&self) -> Option<&str> {
+        self.task.name.as_deref()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.task.detached.set(true);
+        if self.task.state.get() == TaskState::Dead {
+            self.task.report_unjoined_panic();
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.task.id)
+            .field("name", &self.task.name)
+            .field("state", &self.task.state.get())
+            .finish()
+    }
+}
+
+#[allow(private_interfaces)]
+mod sealed {
+    use super::*;
+
+    /// Gives the runtime the greenlet record behind a handle.
+    pub trait Sealed {
+        fn task_record(&self) -> &Rc<Task>;
+    }
+
+    impl<T> Sealed for JoinHandle<T> {
+        fn task_record(&self) -> &Rc<Task> {
+            &self.task
+        }
+    }
+
+    impl<J: Sealed + ?Sized> Sealed for &J {
+        fn task_record(&self) -> &Rc<Task> {
+            (**self).task_record()
+        }
+    }
+}
+
+use sealed::Sealed;
+
+/// Anything that names a hub greenlet: lets `joinall`, `killall` and `wait_any` take handles
+/// of different result types (`JoinHandle<T>` and references to it).
+pub trait Joinable: Sealed {}
+
+impl<T> Joinable for JoinHandle<T> {}
+impl<J: Joinable + ?Sized> Joinable for &J {}
+
+/// Waits until every greenlet has finished, or `timeout` passes (gevent's `joinall`).
+/// Returns true if all finished. Results stay in the handles for `join`.
+pub fn joinall<J: Joinable>(handles: &[J], timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    handles
+        .iter()
+        .all(|h| wait_dead(h.task_record(), deadline).is_ok())
+}
+
+/// Kills every greenlet and waits until all are dead (gevent's `killall`).
+pub fn killall<J: Joinable>(handles: &[J]) {
+    for h in handles {
+        h.task_record().request_kill();
+    }
+    for h in handles {
+        let _ = wait_dead(h.task_record(), None);
+    }
+}
+
+/// Waits until at least one of the greenlets has finished; returns the index of the first one
+/// found finished, or `None` on timeout or LoopExit (gevent's `wait(count=1)`).
+pub fn wait_any<J: Joinable>(handles: &[J], timeout: Option<Duration>) -> Option<usize> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if let Some(i) = handles
+            .iter()
+            .position(|h| h.task_record().state.get() == TaskState::Dead)
+        {
+            return Some(i);
+        }
+        if handles.is_empty() {
+            return None;
+        }
+        let w = Waiter::new();
+        for h in handles {
+            let waker = w.waker();
+            h.task_record().links.borrow_mut().push(Box::new(move || {
+                waker.wake();
+            }));
+        }
+        if let Err(i) = w.wait(deadline) {
+            crate::waiter::raise(i);
+            return None;
+        }
+    }
+}
+
+/// Yields the indices of the greenlets in the order they finish (gevent's `iwait`). Stops
+/// after all have finished, or early on timeout or LoopExit.
+pub fn iwait<J: Joinable>(
+    handles: &[J],
+    timeout: Option<Duration>,
+) -> impl Iterator<Item = usize> + '_ {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut done = vec![false; handles.len()];
+    std::iter::from_fn(move || loop {
+        if let Some(i) = (0..handles.len())
+            .find(|&i| !done[i] && handles[i].task_record().state.get() == TaskState::Dead)
+        {
+            done[i] = true;
+            return Some(i);
+        }
+        if done.iter().all(|d| *d) {
+            return None;
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let pending: Vec<&J> = (0..handles.len())
+            .filter(|&i| !done[i])
+            .map(|i| &handles[i])
+            .collect();
+        wait_any(&pending, left)?;
+    })
+}

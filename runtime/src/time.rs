@@ -1,0 +1,155 @@
+//! Time: `sleep`, `sleep_until`, `yield_now`, and `Timeout` scopes, all on the hub's one timer
+//! queue.
+//!
+//! ```
+//! use std::time::Duration;
+//! use sprout_runtime::{spawn, sleep, with_timeout};
+//!
+//! let slow = spawn(|| { sleep(Duration::from_millis(50)); "done" });
+//! assert!(with_timeout(Duration::from_millis(10), || sleep(Duration::from_secs(5))).is_err());
+//! assert_eq!(slow.join().unwrap(), "done");
+//! ```
+//!
+//! A `Timeout` is delivered the gevent way: when its deadline passes, the greenlet that armed
+//! it is resumed at its current suspension point, which unwinds with a private payload (no
+//! panic message, destructors run) up to the [`with_timeout`] scope that owns it, which
+//! returns `Err(Elapsed)`. Nested scopes each catch only their own expiry.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::hub::Hub;
+use crate::task::Task;
+use crate::timer::{TimerAction, TimerKey};
+use crate::waiter::{park_until, raise, TimeoutSignal};
+
+/// Blocks the current greenlet for `d`; other greenlets run meanwhile. `sleep(ZERO)` is
+/// [`yield_now`].
+pub fn sleep(d: Duration) {
+    if d.is_zero() {
+        yield_now();
+    } else {
+        sleep_until(Instant::now() + d);
+    }
+}
+
+/// Blocks the current greenlet until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    // With a deadline armed neither LoopExit nor an error can happen; kill/Timeout unwind.
+    let _ = park_until(Some(deadline));
+}
+
+/// Lets every other ready greenlet run once, then continues (gevent's `sleep(0)`).
+pub fn yield_now() {
+    if let Err(i) = Hub::current().yield_now() {
+        raise(i);
+    }
+}
+
+/// A `Timeout` scope's deadline passed (returned by [`with_timeout`], and the payload of a
+/// greenlet that let a [`Timeout`] guard expire uncaught).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(e: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
+    }
+}
+
+/// A pending deadline for the current greenlet (gevent's `Timeout`), as a guard.
+///
+/// While it is alive, any blocking call of the greenlet that armed it unwinds once the deadline
+/// passes. Catch it with [`Timeout::catch`] or use [`with_timeout`]; uncaught, it ends the
+/// greenlet, whose join reports `Panicked(Elapsed)`. Dropping the guard disarms it.
+pub struct Timeout {
+    /// The scope's id (unique per thread; grows with nesting).
+    id: u64,
+    /// Who armed it.
+    task: Rc<Task>,
+    /// The armed timer, if it has not fired.
+    key: Option<TimerKey>,
+}
+
+impl Timeout {
+    /// Arms a deadline `d` from now for the current greenlet.
+    pub fn start(d: Duration) -> Timeout {
+        Timeout::start_at(Instant::now() + d)
+    }
+
+    /// Arms a deadline at `deadline` for the current greenlet.
+    pub fn start_at(deadline: Instant) -> Timeout {
+        let hub = Hub::current();
+        let task = hub.current_task();
+        let id = next_scope_id();
+        let key = hub.timers.borrow_mut().insert(
+            deadline,
+            TimerAction::Scope {
+                task: task.clone(),
+                id,
+            },
+        );
+        Timeout {
+            id,
+            task,
+            key: Some(key),
+        }
+    }
+
+    /// Runs `f`; if this timeout's deadline passes inside it, returns `Err(Elapsed)`.
+    /// Other timeouts and kills pass through.
+    pub fn catch<T>(&self, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+        match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => Ok(v),
+            Err(p) => match p.downcast::<TimeoutSignal>() {
+                Ok(sig) if sig.id == self.id => Err(Elapsed),
+                Ok(sig) => panic::resume_unwind(sig),
+                Err(p) => panic::resume_unwind(p),
+            },
+        }
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            if crate::hub::alive() {
+                Hub::current().timers.borrow_mut().cancel(key);
+            }
+        }
+        self.task.clear_scope_timeout(self.id);
+    }
+}
+
+impl fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout").field("id", &self.id).finish()
+    }
+}
+
+/// Runs `f` with a deadline `d` from now: `Err(Elapsed)` if a blocking call inside it was
+/// still blocked when the deadline passed. Nested scopes each fire for their own deadline.
+pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    let t = Timeout::start(d);
+    t.catch(f)
+}
+
+fn next_scope_id() -> u64 {
+    thread_local! {
+        static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    NEXT.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    })
+}

@@ -1,0 +1,263 @@
+//! The waiter protocol: how every blocking operation parks and is woken.
+//!
+//! Every blocking call is the same three steps:
+//!
+//! 1. **Arm.** [`Waiter::new`] opens a new *park epoch* for the current greenlet (or the
+//!    thread's root code) and hands out [`Waker`]s for it. The caller gives a waker to whatever
+//!    will complete the wait: a wait list, an fd readiness slot, a timer.
+//! 2. **Switch.** [`Waiter::wait`] optionally arms a deadline timer and switches to the hub
+//!    (a greenlet suspends; root code runs the hub loop itself until it is woken).
+//! 3. **Check why.** On resume the waiter reports, in this order of precedence: a pending kill,
+//!    a pending `Timeout` scope, then the wake reason ([`Reason`]): woken, timed out, or
+//!    LoopExit.
+//!
+//! Rules that make wake-ups exact:
+//!
+//! - A park epoch is woken **at most once**. The first [`Waker::wake`] of the epoch records its
+//!   reason and queues the greenlet; later wakes of that epoch return `false` and do nothing,
+//!   and wakers of older epochs are stale and do nothing. So a wait-list notification that
+//!   races with a timeout is either delivered (the wake returned `true`) or not, never both.
+//! - Kill and `Timeout` are flags on the greenlet, not wake reasons: they win over a wake that
+//!   already happened. A source whose wake returned `true` but whose waiter then leaves with an
+//!   interrupt must pass the wake on (see `WaitList`).
+//! - Nothing here unwinds. [`Waiter::wait`] returns an [`Interrupt`]; [`raise`] turns kill and
+//!   `Timeout` into the unwinding the public API promises. Hooks that must not unwind (the
+//!   monkey layer) use the result as an error and leave the kill flag set, so it is raised at
+//!   the next plain-Rust suspension point.
+
+use std::fmt;
+use std::io;
+use std::panic;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::greenlet::GreenletExit;
+use crate::hub::Hub;
+use crate::task::Task;
+use crate::timer::TimerAction;
+
+/// Why a parked greenlet was resumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// The thing it waited for happened.
+    Woken,
+    /// Its own deadline passed.
+    TimedOut,
+    /// A kill or a `Timeout` scope was delivered (see the task's flags).
+    Interrupted,
+    /// Nothing in the hub could ever wake it.
+    LoopExit,
+}
+
+/// Why a wait ended without the thing it waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The wait's own deadline passed.
+    TimedOut,
+    /// Nothing left in the hub could ever complete the wait.
+    LoopExit,
+    /// The greenlet is being killed.
+    Killed,
+    /// The `Timeout` scope with this id expired.
+    Scope(u64),
+}
+
+/// A blocking call's error where timing out or LoopExit is possible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// The timeout given to the call passed first.
+    TimedOut,
+    /// The call would block forever: nothing left in the hub (no ready greenlet, timer, fd
+    /// waiter or cross-thread wait) could complete it. gevent's `LoopExit`.
+    LoopExit,
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::TimedOut => f.write_str("timed out"),
+            WaitError::LoopExit => f.write_str(
+                "would block forever: nothing left in the hub could wake this wait (LoopExit)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+impl From<WaitError> for io::Error {
+    fn from(e: WaitError) -> io::Error {
+        match e {
+            WaitError::TimedOut => io::Error::new(io::ErrorKind::TimedOut, e),
+            WaitError::LoopExit => io::Error::other(e),
+        }
+    }
+}
+
+/// The payload a `Timeout` scope unwinds with; caught by the scope that owns `id`.
+pub(crate) struct TimeoutSignal {
+    /// The id of the scope that expired.
+    pub(crate) id: u64,
+}
+
+/// Turns an interrupt into what the public API promises: kill and `Timeout` unwind the
+/// greenlet's stack (with private payloads, so no panic message is printed); a timeout or
+/// LoopExit becomes an error. While the stack is already unwinding, nothing is raised again
+/// (a panic during a panic would abort): the interrupt comes back as `TimedOut`.
+pub(crate) fn raise(i: Interrupt) -> WaitError {
+    if std::thread::panicking() {
+        return match i {
+            Interrupt::LoopExit => WaitError::LoopExit,
+            _ => WaitError::TimedOut,
+        };
+    }
+    match i {
+        Interrupt::TimedOut => WaitError::TimedOut,
+        Interrupt::LoopExit => WaitError::LoopExit,
+        Interrupt::Killed => {
+            Hub::current().current_task().kill_raised();
+            panic::resume_unwind(Box::new(GreenletExit))
+        }
+        Interrupt::Scope(id) => {
+            Hub::current().current_task().clear_scope_timeout(id);
+            panic::resume_unwind(Box::new(TimeoutSignal { id }))
+        }
+    }
+}
+
+/// Wakes one park epoch of one greenlet. Cheap to clone; `!Send`.
+#[derive(Clone)]
+pub struct Waker {
+    /// The greenlet (or root) to wake.
+    pub(crate) task: Rc<Task>,
+    /// The park epoch this waker belongs to.
+    pub(crate) epoch: u32,
+}
+
+impl Waker {
+    /// Wakes the waiter if this epoch has not been woken yet; returns whether it did.
+    #[inline]
+    pub fn wake(&self) -> bool {
+        self.wake_with(Reason::Woken)
+    }
+
+    /// Wakes with a given reason (timers use [`Reason::TimedOut`]).
+    #[inline]
+    pub(crate) fn wake_with(&self, reason: Reason) -> bool {
+        self.task.wake(self.epoch, reason)
+    }
+
+    /// Whether this waker's epoch is still open and unwoken (a wake would take effect).
+    pub fn is_pending(&self) -> bool {
+        self.task.is_parked_in(self.epoch)
+    }
+
+    /// The id of the greenlet this waker wakes (0 for a thread's root code).
+    pub fn greenlet_id(&self) -> u64 {
+        self.task.id
+    }
+}
+
+impl fmt::Debug for Waker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waker")
+            .field("greenlet", &self.task.id)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+/// One park of the current greenlet (or root code). See the module docs for the protocol.
+pub struct Waiter {
+    /// The hub of this thread.
+    hub: Rc<Hub>,
+    /// Who is parking.
+    task: Rc<Task>,
+    /// The epoch opened by `new`.
+    epoch: u32,
+}
+
+impl Waiter {
+    /// Opens a new park epoch for the current greenlet.
+    #[inline]
+    pub fn new() -> Waiter {
+        let hub = Hub::current();
+        let task = hub.current_task();
+        let epoch = task.open_epoch();
+        Waiter { hub, task, epoch }
+    }
+
+    /// A waker for this park.
+    #[inline]
+    pub fn waker(&self) -> Waker {
+        Waker {
+            task: self.task.clone(),
+            epoch: self.epoch,
+        }
+    }
+
+    /// Switches to the hub until woken, the deadline passes, or an interrupt arrives. Does
+    /// not unwind; see [`raise`] for the public behaviour.
+    ///
+    /// Returns immediately if a waker already fired, or if a kill or `Timeout` is already
+    /// pending for this greenlet.
+    pub fn wait(&self, deadline: Option<Instant>) -> Result<(), Interrupt> {
+        if let Some(i) = self.task.pending_interrupt() {
+            // Close the epoch so a later wake of it is a no-op.
+            self.task.wake(self.epoch, Reason::Interrupted);
+            return Err(i);
+        }
+        if self.task.reason().is_none() {
+            let timer = deadline.map(|d| {
+                self.hub
+                    .timers
+                    .borrow_mut()
+                    .insert(d, TimerAction::Wake(self.waker()))
+            });
+            self.hub.switch_out(&self.task);
+            if let Some(key) = timer {
+                self.hub.timers.borrow_mut().cancel(key);
+            }
+        }
+        if let Some(i) = self.task.pending_interrupt() {
+            return Err(i);
+        }
+        match self.task.reason() {
+            Some(Reason::Woken) => Ok(()),
+            Some(Reason::TimedOut) => Err(Interrupt::TimedOut),
+            Some(Reason::LoopExit) => Err(Interrupt::LoopExit),
+            // Interrupted with no flag left: the interrupt was consumed meanwhile (the
+            // Timeout scope ended); treat as a spurious wake.
+            Some(Reason::Interrupted) | None => Ok(()),
+        }
+    }
+
+    /// How this park was woken, if it was (`Woken` means a waker fired).
+    pub(crate) fn reason(&self) -> Option<Reason> {
+        if self.task.epoch() == self.epoch {
+            self.task.reason()
+        } else {
+            None
+        }
+    }
+
+    /// Whether a waker (rather than a timer or an interrupt) woke this park.
+    pub fn was_woken(&self) -> bool {
+        self.reason() == Some(Reason::Woken)
+    }
+}
+
+impl Default for Waiter {
+    fn default() -> Self {
+        Waiter::new()
+    }
+}
+
+/// Parks the current greenlet until `deadline` (or forever with `None`) without any other
+/// wake source, raising kill and `Timeout` as the public API does.
+pub(crate) fn park_until(deadline: Option<Instant>) -> Result<(), WaitError> {
+    match Waiter::new().wait(deadline) {
+        Ok(()) => Ok(()),
+        Err(i) => Err(raise(i)),
+    }
+}

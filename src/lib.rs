@@ -1,0 +1,35 @@
+//! sprout: gevent for Rust. Green threads on stackful coroutines, one hub per OS thread,
+//! and blocking-style code that parks only the calling greenlet.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! let start = Instant::now();
+//! let sleepers: Vec<_> = (0..100)
+//!     .map(|i| sprout::spawn(move || { sprout::sleep(Duration::from_millis(50)); i }))
+//!     .collect();
+//! let sum: u32 = sleepers.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 4950);
+//! // 100 sleeps of 50 ms overlapped on one thread.
+//! assert!(start.elapsed() < Duration::from_secs(2));
+//! println!("sum={sum}");
+//! ```
+//!
+//! # Implementation
+//!
+//! Each OS thread gets a **hub** the first time it blocks: an event loop on the thread's own
+//! stack with a FIFO of ready greenlets, a deadline queue and an epoll reactor. A greenlet is
+//! a corosensei coroutine on a pooled, guarded stack. When a greenlet blocks it suspends to
+//! the hub; when the thread's own code blocks, that call runs the hub loop until it can
+//! continue. Greenlets never move between threads, so handles are `!Send` and the hot path
+//! takes no lock. See [`hub`] for the loop's run order, [`waiter`] for the protocol every
+//! blocking call follows, and [`greenlet`] for the explicit-switch layer.
+//!
+//! Linux on x86-64 only.
+
+pub use sprout_runtime::{
+    current_id, current_name, iwait, joinall, killall, sleep, sleep_until, spawn, spawn_later,
+    switch_count, wait_any, with_timeout, yield_now, Builder, Elapsed, Interrupt, JoinError,
+    JoinHandle, Joinable, Timeout, WaitError, WaitList, Waiter, Waker,
+};
+pub use sprout_runtime::{greenlet, hub, stack, time, wait_list, waiter};
