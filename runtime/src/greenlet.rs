@@ -58,8 +58,8 @@
 //! This module is the only place that uses corosensei directly; the hub builds its greenlets
 //! on [`RawGreenlet`].
 
-use std::any::{type_name, Any};
-use std::cell::{Cell, RefCell};
+use std::any::{type_name, Any, TypeId};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -178,6 +178,27 @@ impl<I: UnwindInput + 'static, Y: 'static, R: 'static> RawGreenlet<I, Y, R> {
         }
     }
 
+    /// Like [`resume`](Self::resume) but without publishing the stack for the overflow
+    /// reporter; the caller publishes it another way (explicit greenlets: `CURRENT`).
+    #[inline]
+    fn resume_untracked(&mut self, input: I) -> Step<Y, R> {
+        let co = self.co.as_mut().expect("resume of a finished greenlet");
+        match co.resume(input) {
+            CoroutineResult::Yield(y) => Step::Yielded(y),
+            CoroutineResult::Return(r) => {
+                if let Some(co) = self.co.take() {
+                    co.into_stack().recycle();
+                }
+                Step::Finished(r)
+            }
+        }
+    }
+
+    /// The overflow reporter's record for this stack (stable: boxed).
+    fn info(&self) -> *const StackInfo {
+        &*self.info
+    }
+
     /// Whether the coroutine has been resumed at least once.
     pub(crate) fn started(&self) -> bool {
         self.co.as_ref().is_some_and(|c| c.started())
@@ -284,11 +305,10 @@ pub fn panic_message(p: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// What a greenlet receives when it is resumed.
+/// What a greenlet receives when it is resumed, decoded.
 enum Incoming {
-    /// A value from another greenlet's `switch`: points at that switcher's `Option<T>`, which
-    /// stays alive because the switcher is suspended until this value is taken.
-    Value(*mut dyn Any),
+    /// A value from another greenlet's `switch`: the sender's slot (see [`Slot`]).
+    Value(*mut ()),
     /// A child whose parent is this greenlet returned this value.
     Returned(Box<dyn Any>),
     /// A child whose parent is this greenlet panicked.
@@ -299,26 +319,70 @@ enum Incoming {
     Throw,
 }
 
-impl UnwindInput for Incoming {
+/// The sender's side of a value in flight: lives in the sender's frame, which stays alive
+/// (the sender is suspended) until the receiver has taken the value.
+#[repr(C)]
+struct Slot<T> {
+    /// The type of `val`, checked by the receiver before it casts. First field, so the
+    /// receiver can read it without knowing `T`.
+    ty: TypeId,
+    /// The value; `None` once taken.
+    val: Option<T>,
+}
+
+/// A message in transit, one machine word so a switch moves it in a register:
+/// 0 is "unwind now" (throw, or drop of a suspended greenlet); an even value points at a
+/// [`Slot`]; an odd value is a boxed cold-path [`Incoming`] (a child's result) with bit 0 set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Msg(usize);
+
+impl UnwindInput for Msg {
     fn unwind() -> Self {
-        Incoming::Throw
+        Msg(0)
     }
 }
 
-/// How a greenlet's closure ended.
-enum Outcome {
-    Returned(Box<dyn Any>),
-    Panicked(Box<dyn Any + Send>),
-    Exited,
+impl Msg {
+    /// Encodes a cold-path message (a child's result).
+    fn encode(m: Incoming) -> Msg {
+        match m {
+            Incoming::Value(p) => Msg(p as usize),
+            Incoming::Throw => Msg(0),
+            other => Msg(Box::into_raw(Box::new(other)) as usize | 1),
+        }
+    }
+
+    /// Decodes a message received by a switch.
+    ///
+    /// # Safety
+    /// `self` must be a slot pointer, 0, or come from `encode`, and be decoded exactly once.
+    #[inline]
+    unsafe fn decode(self) -> Incoming {
+        if self.0 == 0 {
+            Incoming::Throw
+        } else if self.0 & 1 == 1 {
+            // SAFETY: odd values are `Box::into_raw` results with bit 0 set (boxes are at
+            // least 8-aligned), decoded once per the contract.
+            *unsafe { Box::from_raw((self.0 & !1) as *mut Incoming) }
+        } else {
+            Incoming::Value(self.0 as *mut ())
+        }
+    }
 }
 
 /// What a greenlet suspends to the driver with: "switch to this greenlet, with this".
 struct Request {
-    to: Greenlet,
-    msg: Incoming,
+    /// The target. INVARIANT: alive until the driver takes its own reference, because the
+    /// requesting greenlet holds a handle to it (it is borrowed by the suspended `switch`).
+    to: *const Inner,
+    /// What the target receives.
+    msg: Msg,
 }
 
-type Raw = RawGreenlet<Incoming, Request, Outcome>;
+/// A greenlet suspends with a pointer to its `Request`, which lives in its own (suspended)
+/// frame until the driver reads it.
+/// The closure returns its outcome already encoded as a `Msg` for the parent, one word wide.
+type Raw = RawGreenlet<Msg, *const Request, Msg>;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -339,11 +403,18 @@ struct Inner {
     /// Lifecycle state; mutated by the driver and by `throw`.
     state: Cell<State>,
     /// The coroutine; `None` for the main greenlet and for dead greenlets.
-    raw: RefCell<Option<Raw>>,
+    /// INVARIANT: accessed only by the driver (to resume it, or to drop it once finished), by
+    /// `throw` on a greenlet that never started, and by `Drop`; none of these can run while
+    /// another holds a reference into it, because a greenlet never resumes or throws into
+    /// itself (`check_target`) and the driver holds it alive while it runs.
+    raw: UnsafeCell<Option<Raw>>,
     /// The suspender of the running coroutine, set when it starts.
-    suspender: Cell<Option<Suspender<Incoming, Request>>>,
+    suspender: Cell<Option<Suspender<Msg, *const Request>>>,
     /// True only for the per-thread main greenlet.
     is_main: bool,
+    /// The overflow reporter's record of this greenlet's stack; null for main. Read from the
+    /// SIGSEGV handler while this greenlet is `CURRENT`.
+    info: *const StackInfo,
 }
 
 /// A handle to a greenlet of this thread. Cloning it clones the handle, not the greenlet.
@@ -351,20 +422,46 @@ struct Inner {
 pub struct Greenlet(Rc<Inner>);
 
 thread_local! {
-    /// The greenlet running now; `None` when the main greenlet runs.
-    static CURRENT: RefCell<Option<Greenlet>> = const { RefCell::new(None) };
+    /// The greenlet running now; null when the main greenlet runs. INVARIANT: non-null only
+    /// while the driver resumes that greenlet, and the driver holds a strong reference to it
+    /// for that whole time.
+    static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
     /// This thread's main greenlet, created on first use.
     static MAIN: RefCell<Option<Greenlet>> = const { RefCell::new(None) };
-    /// How many explicit greenlets are on this thread's stack right now (0 or 1; more when
-    /// drop-unwinding nests).
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Suspended greenlets being unwound by a drop right now (their code runs as main).
+    static DROPPING: Cell<u32> = const { Cell::new(0) };
     /// The last id handed out.
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
 
+/// The stack record of the explicit greenlet running now, if any (for the overflow reporter;
+/// reads only a const thread-local and plain memory, so it is signal-safe).
+pub(crate) fn running_stack_info() -> *const StackInfo {
+    let cur = CURRENT.try_with(Cell::get).unwrap_or(std::ptr::null());
+    if cur.is_null() {
+        std::ptr::null()
+    } else {
+        // SAFETY: a non-null CURRENT is alive (see its invariant); `info` is a plain field.
+        unsafe { (*cur).info }
+    }
+}
+
 /// Whether code is running inside an explicit greenlet right now (the hub refuses to park then).
 pub(crate) fn in_explicit_greenlet() -> bool {
-    DEPTH.with(|d| d.get() > 0)
+    !CURRENT.with(Cell::get).is_null() || DROPPING.with(Cell::get) > 0
+}
+
+/// A strong handle from a pointer whose greenlet is known to be alive.
+///
+/// # Safety
+/// `p` must come from `Rc::as_ptr` of a `Greenlet` that is still alive.
+unsafe fn handle_from(p: *const Inner) -> Greenlet {
+    // SAFETY: per the contract `p` is a live Rc allocation; adding a count and re-wrapping it
+    // creates a new owned handle.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Greenlet(Rc::from_raw(p))
+    }
 }
 
 /// Creates greenlets with a name or a stack size of their own.
@@ -409,38 +506,35 @@ impl Builder {
         });
         let size = self.stack_size.unwrap_or_else(stack::default_stack_size);
         let name: Option<Box<str>> = self.name.map(Into::into);
-        let raw = Raw::new(size, id, name.clone(), move |sus, first: Incoming| {
-            let me = current_inner();
-            me.0.suspender.set(Some(sus));
-            drop(me);
+        let raw = Raw::new(size, id, name.clone(), move |sus, first: Msg| {
+            let me = CURRENT.with(Cell::get);
+            // SAFETY: the driver set CURRENT to this greenlet and holds it alive while it runs.
+            unsafe { (*me).suspender.set(Some(sus)) };
             let run = panic::catch_unwind(AssertUnwindSafe(move || match receive::<A>(first) {
                 Ok(arg) => f(arg),
                 Err(e) => panic!("greenlet started with a value of the wrong type: {e}"),
             }));
-            match run {
-                Ok(v) => Outcome::Returned(Box::new(v)),
-                Err(p) if is_exit(&*p) => Outcome::Exited,
-                Err(p) => Outcome::Panicked(p),
-            }
+            Msg::encode(match run {
+                Ok(v) => Incoming::Returned(Box::new(v)),
+                Err(p) if is_exit(&*p) => Incoming::Exited,
+                Err(p) => Incoming::Panicked(p),
+            })
         })?;
-        let parent = CURRENT.with(|c| c.borrow().clone());
+        let cur = CURRENT.with(Cell::get);
+        // SAFETY: a non-null CURRENT is alive (see its invariant).
+        let parent = (!cur.is_null()).then(|| unsafe { handle_from(cur) });
+        let info = raw.info();
         Ok(Greenlet(Rc::new(Inner {
             id,
             name,
             parent: RefCell::new(parent),
             state: Cell::new(State::New),
-            raw: RefCell::new(Some(raw)),
+            raw: UnsafeCell::new(Some(raw)),
             suspender: Cell::new(None),
             is_main: false,
+            info,
         })))
     }
-}
-
-/// The current greenlet as a handle (the main greenlet when none runs).
-fn current_inner() -> Greenlet {
-    CURRENT
-        .with(|c| c.borrow().clone())
-        .unwrap_or_else(Greenlet::main)
 }
 
 impl Greenlet {
@@ -470,9 +564,10 @@ impl Greenlet {
                         name: Some("main".into()),
                         parent: RefCell::new(None),
                         state: Cell::new(State::Running),
-                        raw: RefCell::new(None),
+                        raw: UnsafeCell::new(None),
                         suspender: Cell::new(None),
                         is_main: true,
+                        info: std::ptr::null(),
                     }))
                 })
                 .clone()
@@ -481,7 +576,13 @@ impl Greenlet {
 
     /// The greenlet that is running now (Python's `greenlet.getcurrent()`).
     pub fn current() -> Greenlet {
-        current_inner()
+        let cur = CURRENT.with(Cell::get);
+        if cur.is_null() {
+            Greenlet::main()
+        } else {
+            // SAFETY: a non-null CURRENT is alive (see its invariant).
+            unsafe { handle_from(cur) }
+        }
     }
 
     /// The greenlet's id: 0 for main, then 1, 2, ... per thread.
@@ -546,12 +647,14 @@ impl Greenlet {
 
     /// Transfers control and `value` to this greenlet; returns the value this (the calling)
     /// greenlet is later switched back with, or the return value of a child that finished.
+    #[inline]
     pub fn switch<T: 'static, R: 'static>(&self, value: T) -> Result<R, SwitchError> {
         self.check_target()?;
-        let mut slot = Some(value);
-        let ptr: *mut dyn Any = &mut slot;
-        let msg = transfer(self, Incoming::Value(ptr));
-        receive::<R>(msg)
+        let mut slot = Slot {
+            ty: TypeId::of::<T>(),
+            val: Some(value),
+        };
+        receive::<R>(transfer(self, Msg((&raw mut slot) as usize)))
     }
 
     /// Raises `GreenletExit` in this greenlet: it unwinds (destructors run) and dies as a
@@ -566,13 +669,15 @@ impl Greenlet {
             State::New => {
                 self.0.state.set(State::Dead);
                 // Dropping an unstarted coroutine drops the closure without running it.
-                drop(self.0.raw.borrow_mut().take());
+                // SAFETY: see the invariant on `raw`: an unstarted greenlet is not running.
+                drop(unsafe { (*self.0.raw.get()).take() });
                 return Ok(());
             }
             _ => {}
         }
         self.check_target()?;
-        match transfer(self, Incoming::Throw) {
+        // SAFETY: decoded once, here.
+        match unsafe { transfer(self, Msg(0)).decode() } {
             Incoming::Panicked(p) => Err(SwitchError::Panicked(p)),
             Incoming::Throw => resume_exit(),
             _ => Ok(()),
@@ -584,14 +689,17 @@ impl Greenlet {
         self.throw()
     }
 
+    #[inline]
     fn check_target(&self) -> Result<(), SwitchError> {
         if self.0.state.get() == State::Dead {
             return Err(SwitchError::Dead);
         }
-        let is_current = CURRENT.with(|c| match &*c.borrow() {
-            Some(cur) => Rc::ptr_eq(&cur.0, &self.0),
-            None => self.0.is_main,
-        });
+        let cur = CURRENT.with(Cell::get);
+        let is_current = if cur.is_null() {
+            self.0.is_main
+        } else {
+            std::ptr::eq(cur, &*self.0)
+        };
         if is_current {
             return Err(SwitchError::ToSelf);
         }
@@ -622,20 +730,36 @@ fn resume_exit() -> ! {
 }
 
 /// Takes what arrived at a pending switch as an `R`.
-fn receive<R: 'static>(msg: Incoming) -> Result<R, SwitchError> {
+#[inline]
+fn receive<R: 'static>(msg: Msg) -> Result<R, SwitchError> {
+    if msg.0 != 0 && msg.0 & 1 == 0 {
+        let p = msg.0 as *mut ();
+        // SAFETY: an even non-zero message points at a sender's `Slot<T>` (repr(C), `ty`
+        // first), alive because the sender is suspended inside `switch` until this greenlet
+        // switches away again.
+        if unsafe { *p.cast::<TypeId>() } == TypeId::of::<R>() {
+            // SAFETY: the type id says the slot holds an `R`; nobody else touches it now.
+            if let Some(v) = unsafe { (*p.cast::<Slot<R>>()).val.take() } {
+                return Ok(v);
+            }
+        }
+        return Err(SwitchError::TypeMismatch {
+            expected: type_name::<R>(),
+        });
+    }
+    receive_cold(msg)
+}
+
+/// The rare messages: a child's result, a panic, an exit, or a throw.
+#[cold]
+#[inline(never)]
+fn receive_cold<R: 'static>(msg: Msg) -> Result<R, SwitchError> {
     let mismatch = || SwitchError::TypeMismatch {
         expected: type_name::<R>(),
     };
-    match msg {
-        Incoming::Value(p) => {
-            // SAFETY: the pointer targets the sender's `Option<T>` slot; the sender is
-            // suspended inside `switch` until this greenlet switches away again, so the slot is
-            // alive and not aliased now.
-            let any = unsafe { &mut *p };
-            any.downcast_mut::<Option<R>>()
-                .and_then(Option::take)
-                .ok_or_else(mismatch)
-        }
+    // SAFETY: every message is decoded once, by the switch it was sent to.
+    match unsafe { msg.decode() } {
+        Incoming::Value(_) => Err(mismatch()),
         Incoming::Returned(b) => b.downcast::<R>().map(|b| *b).map_err(|_| mismatch()),
         Incoming::Panicked(p) => Err(SwitchError::Panicked(p)),
         Incoming::Exited => Err(SwitchError::Exited),
@@ -651,82 +775,131 @@ fn receive<R: 'static>(msg: Incoming) -> Result<R, SwitchError> {
 }
 
 /// Switches from the current greenlet to `to` with `msg`; returns what the current greenlet
-/// is resumed with.
-fn transfer(to: &Greenlet, msg: Incoming) -> Incoming {
-    let cur = CURRENT.with(|c| c.borrow().clone());
-    match cur {
-        None => drive(to.clone(), msg),
-        Some(cur) => {
-            let sus = cur
-                .0
-                .suspender
-                .get()
-                .expect("running greenlet has a suspender");
-            cur.0.state.set(State::Suspended);
-            drop(cur);
-            // SAFETY: `cur` is the running greenlet and we are on its stack: `CURRENT` is only
-            // set by the driver for the duration of that greenlet's resume, and a nested
-            // coroutine (a hub greenlet) would have `CURRENT` saved and cleared.
-            unsafe {
-                sus.suspend(Request {
-                    to: to.clone(),
-                    msg,
-                })
-            }
+/// is resumed with (still encoded).
+#[inline]
+fn transfer(to: &Greenlet, msg: Msg) -> Msg {
+    let cur = CURRENT.with(Cell::get);
+    if cur.is_null() {
+        // Fast path from main: resume the target; if it switches straight back to main, the
+        // driver loop is not needed.
+        let t = &*to.0;
+        if !t.is_main && t.state.get() != State::Dead {
+            return match resume_one(t, Rc::as_ptr(&to.0), msg) {
+                Step::Yielded(req) => {
+                    // SAFETY: the greenlet suspended with a pointer to its own `Request`, which
+                    // stays in its suspended frame until it is resumed; fields are `Copy`.
+                    let (next, m) = unsafe { ((*req).to, (*req).msg) };
+                    // SAFETY: see `Request::to`.
+                    if unsafe { (*next).is_main } {
+                        m
+                    } else {
+                        // SAFETY: as above; the new handle keeps it alive from here on.
+                        drive(&unsafe { handle_from(next) }, m)
+                    }
+                }
+                Step::Finished(outcome) => finish_and_drive(t, outcome),
+            };
         }
+        return drive(to, msg);
     }
+    // SAFETY: a non-null CURRENT is alive (see its invariant).
+    let cur = unsafe { &*cur };
+    let sus = cur
+        .suspender
+        .get()
+        .expect("running greenlet has a suspender");
+    cur.state.set(State::Suspended);
+    let req = Request {
+        to: Rc::as_ptr(&to.0),
+        msg,
+    };
+    // SAFETY: `cur` is the running greenlet and we are on its stack: CURRENT is non-null only
+    // while the driver resumes it, and a nested hub greenlet would not be in CURRENT. `req`
+    // stays in this frame until the driver has read it (it reads before resuming anybody).
+    unsafe { sus.suspend(&raw const req) }
 }
 
 /// The driver: runs on the main greenlet's stack, resuming greenlets until one switches back
 /// to main (or finishes with main as its parent). Returns what main receives.
-fn drive(mut target: Greenlet, mut msg: Incoming) -> Incoming {
-    let main_was_active = Greenlet::main();
-    let _ = main_was_active;
+fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
+    // `target` points at the greenlet to resume. INVARIANT: it is kept alive by `first`
+    // (borrowed by the caller's `switch`) or by `keep`.
+    let mut target: *const Inner = Rc::as_ptr(&first.0);
+    let mut _keep: Option<Greenlet> = None;
     loop {
-        if target.0.is_main {
+        // SAFETY: see the invariant on `target`.
+        let t = unsafe { &*target };
+        if t.is_main {
             return msg;
         }
-        if target.0.state.get() == State::Dead {
-            // A switch to a greenlet that died meanwhile: main gets the error as a throw-less
-            // exit notice rather than a hang.
-            target = live_parent(&target);
+        if t.state.get() == State::Dead {
+            // Its parent gets what was meant for it.
+            let p = live_parent(t);
+            target = Rc::as_ptr(&p.0);
+            _keep = Some(p);
             continue;
         }
-        target.0.state.set(State::Running);
-        CURRENT.with(|c| *c.borrow_mut() = Some(target.clone()));
-        DEPTH.with(|d| d.set(d.get() + 1));
-        let step = {
-            let mut raw = target.0.raw.borrow_mut();
-            let raw = raw.as_mut().expect("live greenlet has a coroutine");
-            raw.resume(msg)
-        };
-        DEPTH.with(|d| d.set(d.get() - 1));
-        CURRENT.with(|c| *c.borrow_mut() = None);
+        let step = resume_one(t, target, msg);
         match step {
-            Step::Yielded(Request { to, msg: m }) => {
-                if target.0.state.get() == State::Running {
-                    target.0.state.set(State::Suspended);
-                }
-                target = to;
+            Step::Yielded(req) => {
+                // SAFETY: the greenlet suspended with a pointer to its own `Request`, which
+                // stays in its suspended frame until it is resumed; both fields are `Copy`.
+                let (to, m) = unsafe { ((*req).to, (*req).msg) };
                 msg = m;
+                // SAFETY: see `Request::to`: the requester holds a handle to the target.
+                if unsafe { (*to).is_main } {
+                    return msg;
+                }
+                // SAFETY: as above; the new handle keeps it alive once the requester resumes.
+                _keep = Some(unsafe { handle_from(to) });
+                target = to;
             }
             Step::Finished(outcome) => {
-                target.0.state.set(State::Dead);
-                drop(target.0.raw.borrow_mut().take());
-                msg = match outcome {
-                    Outcome::Returned(v) => Incoming::Returned(v),
-                    Outcome::Panicked(p) => Incoming::Panicked(p),
-                    Outcome::Exited => Incoming::Exited,
-                };
-                target = live_parent(&target);
+                let (m, p) = finished(t, outcome);
+                msg = m;
+                target = Rc::as_ptr(&p.0);
+                _keep = Some(p);
             }
         }
     }
 }
 
+/// Resumes `t` (whose pointer is `ptr`) with `msg` as the current greenlet.
+#[inline(always)]
+fn resume_one(t: &Inner, ptr: *const Inner, msg: Msg) -> Step<*const Request, Msg> {
+    t.state.set(State::Running);
+    CURRENT.with(|c| c.set(ptr));
+    // SAFETY: see the invariant on `raw`: only the driver touches it while `t` runs.
+    let raw = unsafe { &mut *t.raw.get() };
+    let step = raw
+        .as_mut()
+        .expect("live greenlet has a coroutine")
+        .resume_untracked(msg);
+    CURRENT.with(|c| c.set(std::ptr::null()));
+    step
+}
+
+/// The fast path's target finished: continue with the driver from its parent.
+#[cold]
+#[inline(never)]
+fn finish_and_drive(t: &Inner, outcome: Msg) -> Msg {
+    let (m, p) = finished(t, outcome);
+    drive(&p, m)
+}
+
+/// A greenlet's closure returned: mark it dead; its parent receives the outcome.
+#[cold]
+#[inline(never)]
+fn finished(t: &Inner, outcome: Msg) -> (Msg, Greenlet) {
+    t.state.set(State::Dead);
+    // SAFETY: see the invariant on `raw`: the greenlet has finished running.
+    drop(unsafe { (*t.raw.get()).take() });
+    (outcome, live_parent(t))
+}
+
 /// The nearest ancestor of `g` that is not dead (main at the latest).
-fn live_parent(g: &Greenlet) -> Greenlet {
-    let mut p = g.0.parent.borrow().clone();
+fn live_parent(g: &Inner) -> Greenlet {
+    let mut p = g.parent.borrow().clone();
     while let Some(cand) = p {
         if cand.0.state.get() != State::Dead {
             return cand;
@@ -739,17 +912,17 @@ fn live_parent(g: &Greenlet) -> Greenlet {
 impl Drop for Inner {
     fn drop(&mut self) {
         // A suspended greenlet's last handle is gone: unwind its stack now. Its code runs as
-        // the current greenlet while it unwinds.
+        // main while it unwinds (its own record is going away).
         let Some(raw) = self.raw.get_mut().take() else {
             return;
         };
         if !raw.started() || raw.done() {
             return;
         }
-        let saved = CURRENT.with(|c| c.borrow_mut().take());
-        DEPTH.with(|d| d.set(d.get() + 1));
+        let saved = CURRENT.with(|c| c.replace(std::ptr::null()));
+        DROPPING.with(|d| d.set(d.get() + 1));
         drop(raw);
-        DEPTH.with(|d| d.set(d.get() - 1));
-        CURRENT.with(|c| *c.borrow_mut() = saved);
+        DROPPING.with(|d| d.set(d.get() - 1));
+        CURRENT.with(|c| c.set(saved));
     }
 }

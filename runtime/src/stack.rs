@@ -283,7 +283,10 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     let addr = unsafe { (*info).si_addr() } as usize;
     // Only const-initialised, destructor-free thread-locals are read here: no allocation, no
     // lazy initialisation, safe in a signal handler.
-    let running = RUNNING.try_with(|r| r.get()).unwrap_or(std::ptr::null());
+    let mut running = crate::greenlet::running_stack_info();
+    if running.is_null() {
+        running = RUNNING.try_with(|r| r.get()).unwrap_or(std::ptr::null());
+    }
     if !running.is_null() {
         // SAFETY: `RUNNING` points at the `StackInfo` of the greenlet being resumed on this
         // thread, which lives as long as its coroutine and so across the whole resume.
