@@ -56,8 +56,10 @@ pub(crate) struct Hub {
     reactor: RefCell<Option<Rc<Reactor>>>,
     /// The record of this thread's root code.
     root: Rc<Task>,
-    /// Who runs now: the root or a greenlet. Set by `run_task`.
-    current: RefCell<Rc<Task>>,
+    /// Who runs now: the root or a greenlet. Set by `run_task`. INVARIANT: points at `root`
+    /// or at the greenlet `run_task` (or `unwind_orphan`) is resuming, which holds an `Rc` to
+    /// it for that whole time.
+    current: Cell<*const Task>,
     /// Suspensions so far (greenlet suspends plus root parks): the switch counter.
     switches: Cell<u64>,
     /// Last greenlet id handed out.
@@ -73,18 +75,30 @@ thread_local! {
     /// 0: no hub yet, 1: alive, 2: destroyed (thread exiting). Const and without a
     /// destructor, so it is readable at any time, even from TLS destructors.
     static STATE: Cell<u8> = const { Cell::new(0) };
-    /// This thread's hub.
-    static HUB: HubSlot = const { HubSlot(RefCell::new(None)) };
+    /// This thread's hub. INVARIANT: null or a leaked `Box<Hub>`, never freed, so a
+    /// `&'static Hub` made from it stays valid for the life of the process.
+    static HUB_PTR: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
+    /// Tears the hub's contents down at thread exit (the struct itself is leaked).
+    static TEARDOWN: Teardown = const { Teardown };
 }
 
-struct HubSlot(RefCell<Option<Rc<Hub>>>);
+/// At thread exit: mark the hub destroyed, drop its queues, timers and reactor (parked
+/// greenlets reachable only from them are leaked, never unwound: see `Task`'s `Drop`).
+struct Teardown;
 
-impl Drop for HubSlot {
+impl Drop for Teardown {
     fn drop(&mut self) {
         STATE.with(|s| s.set(2));
-        if let Some(hub) = self.0.borrow_mut().take() {
-            hub.ready.borrow_mut().clear();
-            *hub.timers.borrow_mut() = TimerQueue::default();
+        let p = HUB_PTR.with(Cell::get);
+        if !p.is_null() {
+            // SAFETY: see the invariant on HUB_PTR.
+            let hub = unsafe { &*p };
+            let ready = std::mem::take(&mut *hub.ready.borrow_mut());
+            drop(ready);
+            let timers = std::mem::take(&mut *hub.timers.borrow_mut());
+            drop(timers);
+            let reactor = hub.reactor.borrow_mut().take();
+            drop(reactor);
         }
     }
 }
@@ -95,41 +109,63 @@ pub(crate) fn alive() -> bool {
 }
 
 impl Hub {
-    /// This thread's hub, created on first use.
+    /// This thread's hub, created on first use. Never store the reference beyond the
+    /// current call chain: it is only meaningful on this thread.
     #[inline]
-    pub(crate) fn current() -> Rc<Hub> {
-        HUB.with(|slot| {
-            if let Some(h) = &*slot.0.borrow() {
-                return h.clone();
-            }
+    pub(crate) fn current() -> &'static Hub {
+        let p = HUB_PTR.with(Cell::get);
+        if !p.is_null() {
+            // SAFETY: see the invariant on HUB_PTR.
+            return unsafe { &*p };
+        }
+        Hub::create()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn create() -> &'static Hub {
+        {
             assert!(
                 STATE.with(|s| s.get()) != 2,
                 "sprout: the hub of this thread is being destroyed"
             );
             install_panic_hook();
             let root = Task::new_root();
-            let hub = Rc::new(Hub {
+            let hub: &'static Hub = Box::leak(Box::new(Hub {
                 ready: RefCell::new(VecDeque::new()),
                 pass_left: Cell::new(0),
                 timers: RefCell::new(TimerQueue::default()),
                 reactor: RefCell::new(None),
-                current: RefCell::new(root.clone()),
+                current: Cell::new(Rc::as_ptr(&root)),
                 root,
                 switches: Cell::new(0),
                 next_id: Cell::new(0),
                 in_loop: Cell::new(false),
                 external_waits: Cell::new(0),
-            });
+            }));
             STATE.with(|s| s.set(1));
-            *slot.0.borrow_mut() = Some(hub.clone());
+            HUB_PTR.with(|h| h.set(hub));
+            TEARDOWN.with(|_| ());
             hub
-        })
+        }
     }
 
     /// The greenlet (or root) running now.
     #[inline]
     pub(crate) fn current_task(&self) -> Rc<Task> {
-        self.current.borrow().clone()
+        let p = self.current.get();
+        // SAFETY: see the invariant on `current`: the task is alive, held by an `Rc`.
+        unsafe {
+            Rc::increment_strong_count(p);
+            Rc::from_raw(p)
+        }
+    }
+
+    /// The greenlet (or root) running now, borrowed.
+    #[inline]
+    pub(crate) fn current_ref(&self) -> &Task {
+        // SAFETY: see the invariant on `current`.
+        unsafe { &*self.current.get() }
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -200,14 +236,14 @@ impl Hub {
 
     /// Queues the current greenlet behind the ready ones and switches out (gevent's
     /// `sleep(0)`).
+    #[inline]
     pub(crate) fn yield_now(&self) -> Result<(), crate::waiter::Interrupt> {
         let me = self.current_task();
-        let w = crate::waiter::Waiter::new();
         if let Some(i) = me.pending_interrupt() {
             return Err(i);
         }
-        // Close the epoch (a running greenlet is not queued by a wake) and queue it ourselves.
-        w.waker().wake();
+        // A new epoch, already woken: a running greenlet is not queued by a wake, so queue it.
+        me.open_woken_epoch();
         self.schedule(me.clone());
         self.switch_out(&me);
         match me.pending_interrupt() {
@@ -246,11 +282,11 @@ impl Hub {
             return;
         }
         task.state.set(TaskState::Running);
-        let prev = self.current.replace(task.clone());
+        let prev = self.current.replace(Rc::as_ptr(&task));
         self.in_loop.set(false);
         let step = task.resume();
         self.in_loop.set(true);
-        *self.current.borrow_mut() = prev;
+        self.current.set(prev);
         if let Step::Finished(()) = step {
             let result = task.take_stashed();
             task.finish(result);
@@ -294,7 +330,7 @@ impl Hub {
     pub(crate) fn unwind_orphan(&self, mut co: TaskCoroutine, stand_in: Rc<Task>) {
         // Its code runs as the current greenlet while it unwinds, under a stand-in record (the
         // real one is being dropped) that carries the coroutine's own suspender.
-        let saved = self.current.replace(stand_in.clone());
+        let saved = self.current.replace(Rc::as_ptr(&stand_in));
         let prev_loop = self.in_loop.replace(false);
         // Resuming with Unwind makes its suspension point unwind; a destructor that parks while
         // unwinding suspends back here and is resumed with Unwind again (ignored mid-unwind).
@@ -307,7 +343,7 @@ impl Hub {
             }
         }));
         self.in_loop.set(prev_loop);
-        *self.current.borrow_mut() = saved;
+        self.current.set(saved);
         if r.is_err() {
             co.leak();
         }
@@ -329,7 +365,7 @@ pub fn switch_count() -> u64 {
 
 /// The id of the running greenlet (0 for a thread's root code).
 pub fn current_id() -> u64 {
-    Hub::current().current_task().id
+    Hub::current().current_ref().id
 }
 
 /// The name of the running greenlet, if it has one.
@@ -349,14 +385,9 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            let task = HUB
-                .try_with(|slot| {
-                    let hub = slot.0.try_borrow().ok()?.clone()?;
-                    let cur = hub.current.try_borrow().ok()?.clone();
-                    (!cur.is_root() && !greenlet::in_explicit_greenlet()).then_some(cur)
-                })
-                .ok()
-                .flatten();
+            let task = (alive() && !greenlet::in_explicit_greenlet())
+                .then(|| Hub::current().current_task())
+                .filter(|t| !t.is_root());
             match task {
                 Some(task) => {
                     let msg = crate::greenlet::panic_message(info.payload());

@@ -24,8 +24,13 @@ use corosensei::stack::{DefaultStack, Stack as _};
 /// that used little of its stack costs one or two pages of memory.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
-/// How many idle stacks of one size a thread keeps for reuse.
-const POOL_CAP: usize = 1024;
+/// How many idle stacks of one size a thread keeps warm (pages still committed).
+const HOT_CAP: usize = 1024;
+
+/// How many more idle stacks of one size a thread keeps cold: their pages are released with
+/// `MADV_FREE` (one syscall; reclaimed only under memory pressure) instead of unmapping them (`munmap`, then `mmap` and
+/// `mprotect` to map again). They still count against `vm.max_map_count`, hence the cap.
+const COLD_CAP: usize = 16 * 1024;
 
 /// The process-wide default stack size; 0 means [`DEFAULT_STACK_SIZE`].
 static DEFAULT_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -76,6 +81,18 @@ impl PooledStack {
         });
     }
 
+    /// Gives the stack's pages back to the kernel; the mapping (and guard) stays.
+    fn release_pages(&self) {
+        let lo = self.stack.limit().get() + page_size();
+        let hi = self.stack.base().get();
+        // SAFETY: `[lo, hi)` is the usable part of this stack's own mapping, and the stack is
+        // idle (in the pool), so nothing lives in it; MADV_FREE on private anonymous memory
+        // lets the kernel reclaim the pages lazily; a stack needs no particular contents.
+        unsafe {
+            libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_FREE);
+        }
+    }
+
     /// The size this stack was created with.
     pub(crate) fn size(&self) -> usize {
         self.size
@@ -104,32 +121,56 @@ unsafe impl corosensei::stack::Stack for PooledStack {
     }
 }
 
+/// Idle stacks of one size.
+struct Bucket {
+    /// The stack size of this bucket.
+    size: usize,
+    /// Recently used stacks, pages still committed; reused first.
+    hot: Vec<PooledStack>,
+    /// Overflow of `hot`, pages released.
+    cold: Vec<PooledStack>,
+}
+
 /// Idle stacks of one thread, bucketed by size.
 struct Pool {
-    /// `(size, idle stacks of that size)`; few distinct sizes exist, so a vector is enough.
-    buckets: Vec<(usize, Vec<PooledStack>)>,
+    /// Few distinct sizes exist, so a vector is enough.
+    buckets: Vec<Bucket>,
 }
 
 impl Pool {
     fn pop(&mut self, size: usize) -> Option<PooledStack> {
-        self.buckets
-            .iter_mut()
-            .find(|(s, _)| *s == size)
-            .and_then(|(_, v)| v.pop())
+        let b = self.buckets.iter_mut().find(|b| b.size == size)?;
+        b.hot.pop().or_else(|| b.cold.pop())
     }
 
     fn push(&mut self, stack: PooledStack) {
         let size = stack.size;
-        let bucket = match self.buckets.iter().position(|(s, _)| *s == size) {
-            Some(i) => &mut self.buckets[i].1,
+        let i = match self.buckets.iter().position(|b| b.size == size) {
+            Some(i) => i,
             None => {
-                self.buckets.push((size, Vec::new()));
-                &mut self.buckets.last_mut().expect("just pushed").1
+                self.buckets.push(Bucket {
+                    size,
+                    hot: Vec::new(),
+                    cold: Vec::new(),
+                });
+                self.buckets.len() - 1
             }
         };
-        if bucket.len() < POOL_CAP {
-            bucket.push(stack);
+        let b = &mut self.buckets[i];
+        if b.hot.len() < HOT_CAP {
+            b.hot.push(stack);
+        } else if b.cold.len() < COLD_CAP {
+            stack.release_pages();
+            b.cold.push(stack);
         }
+        // Otherwise `stack` is dropped here and unmapped.
+    }
+
+    fn len(&self) -> usize {
+        self.buckets
+            .iter()
+            .map(|b| b.hot.len() + b.cold.len())
+            .sum()
     }
 }
 
@@ -152,7 +193,7 @@ pub fn mapped_stacks() -> usize {
 
 /// Number of idle stacks in this thread's pool.
 pub fn pooled_stacks() -> usize {
-    POOL.with(|p| p.borrow().buckets.iter().map(|(_, v)| v.len()).sum())
+    POOL.with(|p| p.borrow().len())
 }
 
 fn map_error(e: io::Error, size: usize) -> io::Error {

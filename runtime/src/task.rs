@@ -139,6 +139,13 @@ impl Task {
         e
     }
 
+    /// Opens a new epoch that counts as already woken (`yield_now`).
+    #[inline]
+    pub(crate) fn open_woken_epoch(&self) {
+        self.epoch.set(self.epoch.get().wrapping_add(1));
+        self.reason.set(Some(Reason::Woken));
+    }
+
     #[inline]
     pub(crate) fn epoch(&self) -> u32 {
         self.epoch.get()
@@ -426,11 +433,7 @@ impl Builder {
 
 /// The body of every hub greenlet: runs `f`, stores how it ended.
 fn run_body<T: 'static, F: FnOnce() -> T>(sus: Suspender<Signal, ()>, f: F) {
-    let hub = Hub::current();
-    let me = hub.current_task();
-    me.suspender.set(Some(sus));
-    drop(me);
-    drop(hub);
+    Hub::current().current_ref().suspender.set(Some(sus));
     let r = panic::catch_unwind(AssertUnwindSafe(f));
     let stored: Stored = match r {
         Ok(v) => Ok(Box::new(v)),
@@ -440,7 +443,7 @@ fn run_body<T: 'static, F: FnOnce() -> T>(sus: Suspender<Signal, ()>, f: F) {
             Err(p) => Err(JoinError::Panicked(p)),
         },
     };
-    Hub::current().current_task().stash_result(stored);
+    Hub::current().current_ref().stash_result(stored);
 }
 
 impl Task {
@@ -531,7 +534,7 @@ impl<T: 'static> JoinHandle<T> {
 /// Waits until `task` is dead.
 fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<(), JoinError> {
     while task.state.get() != TaskState::Dead {
-        if Rc::ptr_eq(task, &Hub::current().current_task()) {
+        if std::ptr::eq(&**task, Hub::current().current_ref()) {
             panic!("a greenlet cannot join itself");
         }
         task.joiners.wait(deadline).map_err(|e| match e {

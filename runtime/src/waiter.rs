@@ -115,11 +115,11 @@ pub(crate) fn raise(i: Interrupt) -> WaitError {
         Interrupt::TimedOut => WaitError::TimedOut,
         Interrupt::LoopExit => WaitError::LoopExit,
         Interrupt::Killed => {
-            Hub::current().current_task().kill_raised();
+            Hub::current().current_ref().kill_raised();
             panic::resume_unwind(Box::new(GreenletExit))
         }
         Interrupt::Scope(id) => {
-            Hub::current().current_task().clear_scope_timeout(id);
+            Hub::current().current_ref().clear_scope_timeout(id);
             panic::resume_unwind(Box::new(TimeoutSignal { id }))
         }
     }
@@ -169,8 +169,6 @@ impl fmt::Debug for Waker {
 
 /// One park of the current greenlet (or root code). See the module docs for the protocol.
 pub struct Waiter {
-    /// The hub of this thread.
-    hub: Rc<Hub>,
     /// Who is parking.
     task: Rc<Task>,
     /// The epoch opened by `new`.
@@ -181,10 +179,9 @@ impl Waiter {
     /// Opens a new park epoch for the current greenlet.
     #[inline]
     pub fn new() -> Waiter {
-        let hub = Hub::current();
-        let task = hub.current_task();
+        let task = Hub::current().current_task();
         let epoch = task.open_epoch();
-        Waiter { hub, task, epoch }
+        Waiter { task, epoch }
     }
 
     /// A waker for this park.
@@ -208,15 +205,15 @@ impl Waiter {
             return Err(i);
         }
         if self.task.reason().is_none() {
+            let hub = Hub::current();
             let timer = deadline.map(|d| {
-                self.hub
-                    .timers
+                hub.timers
                     .borrow_mut()
                     .insert(d, TimerAction::Wake(self.waker()))
             });
-            self.hub.switch_out(&self.task);
+            hub.switch_out(&self.task);
             if let Some(key) = timer {
-                self.hub.timers.borrow_mut().cancel(key);
+                hub.timers.borrow_mut().cancel(key);
             }
         }
         if let Some(i) = self.task.pending_interrupt() {
