@@ -32,4 +32,4 @@ pub use sprout_runtime::{
     switch_count, wait_any, with_timeout, yield_now, Builder, Elapsed, Interrupt, JoinError,
     JoinHandle, Joinable, Timeout, WaitError, WaitList, Waiter, Waker,
 };
-pub use sprout_runtime::{greenlet, hub, stack, time, wait_list, waiter};
+pub use sprout_runtime::{greenlet, hub, local, stack, sync, time, wait_list, waiter};
