@@ -170,7 +170,10 @@ fn async_result_take_moves_the_value_out_once() {
         })
     };
     r.wait().unwrap();
-    assert_eq!(r.with(|o| o.map(|v| v.as_ref().map(|n| n.0).ok())), Some(Some(7)));
+    assert_eq!(
+        r.with(|o| o.map(|v| v.as_ref().map(|n| n.0).ok())),
+        Some(Some(7))
+    );
     assert_eq!(r.take().ok().map(|n| n.0), Some(7));
     assert!(matches!(r.take(), Err(GetError::Taken)));
     setter.join().unwrap();

@@ -59,7 +59,10 @@ fn a_releaser_cannot_barge_ahead_of_waiters() {
     let waiter = sprout::spawn(move || s.acquire().map(|g| g.forget()));
     settle();
     drop(p); // handed to the waiter, which has not run yet
-    assert!(sem.try_acquire().is_none(), "the permit belongs to the waiter now");
+    assert!(
+        sem.try_acquire().is_none(),
+        "the permit belongs to the waiter now"
+    );
     waiter.join().unwrap().unwrap();
     sem.release();
     assert_eq!(sem.available_permits(), 1);
@@ -118,7 +121,10 @@ fn a_permit_handed_to_a_waiter_whose_scope_expires_before_it_runs_is_not_lost() 
     // timer fires in this same pass, before the waiter runs.
     std::thread::sleep(Duration::from_millis(20));
     drop(held);
-    assert!(w.join().unwrap().is_err(), "the scope won over the hand-off");
+    assert!(
+        w.join().unwrap().is_err(),
+        "the scope won over the hand-off"
+    );
     assert_eq!(sem.available_permits(), 1, "the handed permit came back");
 }
 

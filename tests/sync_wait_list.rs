@@ -91,7 +91,10 @@ fn a_notification_skips_a_waiter_that_already_left() {
     let b = spawn_waiter("b");
     settle();
     a.kill_nowait(); // a is interrupted but has not run yet: its entry is still queued
-    assert!(list.notify_one(), "the notification goes to b, not to the leaving a");
+    assert!(
+        list.notify_one(),
+        "the notification goes to b, not to the leaving a"
+    );
     settle();
     assert!(a.join().unwrap_err().is_killed());
     b.join().unwrap();
@@ -116,7 +119,11 @@ fn values_are_handed_to_waiters_in_order() {
     for v in [10, 20, 30] {
         assert!(list.notify_one_with(v).is_ok());
     }
-    assert_eq!(list.notify_one_with(40), Err(40), "nobody waits: the value comes back");
+    assert_eq!(
+        list.notify_one_with(40),
+        Err(40),
+        "nobody waits: the value comes back"
+    );
     let got: Vec<u32> = hs.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(got, [10, 20, 30]);
 }
