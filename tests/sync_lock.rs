@@ -126,3 +126,19 @@ fn rlock_waiters_in_order_and_timeout() {
     assert!(sprout::joinall(&hs, Some(SOON)));
     assert_eq!(log.items(), [0, 1, 2]);
 }
+
+#[test]
+fn root_acquiring_an_rlock_held_by_a_stuck_greenlet_gets_loop_exit() {
+    let lock = RLock::new();
+    let l = lock.clone();
+    let never = sprout::sync::Event::new();
+    let n = never.clone();
+    let holder = sprout::spawn(move || {
+        let _g = l.acquire().unwrap();
+        let _ = n.wait();
+    });
+    settle();
+    assert!(matches!(lock.acquire(), Err(WaitError::LoopExit)));
+    holder.kill();
+    assert!(lock.try_acquire().is_some(), "the kill released it");
+}

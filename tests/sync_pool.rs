@@ -215,3 +215,14 @@ fn group_join_waits_for_members_and_discard_untracks() {
     assert!(!loner.is_finished());
     loner.kill();
 }
+
+#[test]
+fn root_joining_a_group_whose_member_never_ends_gets_loop_exit() {
+    let group = Group::new();
+    let never = sprout::sync::Event::new();
+    let n = never.clone();
+    group.spawn(move || n.wait());
+    assert_eq!(group.join(), Err(WaitError::LoopExit));
+    never.set();
+    assert_eq!(group.join_timeout(SOON), Ok(()));
+}

@@ -270,3 +270,11 @@ fn too_many_task_done_panics() {
     let q: JoinableQueue<u8> = JoinableQueue::new();
     q.task_done();
 }
+
+#[test]
+#[should_panic(expected = "LoopExit")]
+fn iterating_a_queue_nobody_feeds_or_closes_fails_loudly() {
+    let q: Queue<u8> = Queue::new();
+    q.put(1).unwrap();
+    for _ in &q {}
+}

@@ -2,14 +2,14 @@
 //! use and dropped when the greenlet ends.
 //!
 //! ```
-//! use sprout::local::Local;
+//! use sprout_runtime::local::Local;
 //!
 //! static REQUEST_ID: Local<u32> = Local::new(|| 0);
 //!
 //! let handlers: Vec<_> = (1..=3)
-//!     .map(|id| sprout::spawn(move || {
+//!     .map(|id| sprout_runtime::spawn(move || {
 //!         REQUEST_ID.set(id);
-//!         sprout::yield_now(); // the others set theirs meanwhile
+//!         sprout_runtime::yield_now(); // the others set theirs meanwhile
 //!         REQUEST_ID.get()
 //!     }))
 //!     .collect();

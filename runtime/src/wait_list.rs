@@ -222,12 +222,12 @@ pub struct Parked<T> {
 ///
 /// ```
 /// use std::rc::Rc;
-/// use sprout::WaitList;
+/// use sprout_runtime::WaitList;
 ///
 /// let list = Rc::new(WaitList::new());
 /// let l = list.clone();
-/// let waiter = sprout::spawn(move || l.wait(None));
-/// sprout::yield_now(); // let it park
+/// let waiter = sprout_runtime::spawn(move || l.wait(None));
+/// sprout_runtime::yield_now(); // let it park
 /// assert_eq!(list.len(), 1);
 /// assert!(list.notify_one());
 /// assert!(waiter.join().unwrap().is_ok());

@@ -2,15 +2,15 @@
 //! `put` parks until a getter takes the item, and a `get` parks until a putter brings one.
 //!
 //! ```
-//! use sprout::sync::Channel;
+//! use sprout_runtime::sync::Channel;
 //!
 //! let ch = Channel::new();
 //! let tx = ch.clone();
-//! let putter = sprout::spawn(move || {
+//! let putter = sprout_runtime::spawn(move || {
 //!     tx.put("ping").unwrap(); // parks until the get below takes it
 //!     "delivered"
 //! });
-//! sprout::yield_now();
+//! sprout_runtime::yield_now();
 //! assert!(!putter.is_finished());
 //! assert_eq!(ch.get().unwrap(), "ping");
 //! assert_eq!(putter.join().unwrap(), "delivered");

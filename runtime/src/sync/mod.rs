@@ -14,12 +14,12 @@
 //! | [`Group`], [`Pool`] | same | greenlets managed together; a pool caps how many live |
 //!
 //! ```
-//! use sprout::sync::{Channel, Event};
+//! use sprout_runtime::sync::{Channel, Event};
 //!
 //! let (ch, stop) = (Channel::new(), Event::new());
 //! let worker = {
 //!     let (ch, stop) = (ch.clone(), stop.clone());
-//!     sprout::spawn(move || {
+//!     sprout_runtime::spawn(move || {
 //!         let mut sum = 0;
 //!         while let Ok(n) = ch.get() { sum += n; }
 //!         stop.set();

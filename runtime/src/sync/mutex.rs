@@ -9,21 +9,21 @@
 //! ```
 //! use std::rc::Rc;
 //! use std::time::Duration;
-//! use sprout::sync::Mutex;
+//! use sprout_runtime::sync::Mutex;
 //!
 //! let log = Rc::new(Mutex::new(Vec::new()));
 //! let writers: Vec<_> = (0..3)
 //!     .map(|i| {
 //!         let log = log.clone();
-//!         sprout::spawn(move || {
+//!         sprout_runtime::spawn(move || {
 //!             let mut g = log.lock().unwrap();
 //!             g.push(format!("{i} start"));
-//!             sprout::sleep(Duration::from_millis(2)); // others park on the lock meanwhile
+//!             sprout_runtime::sleep(Duration::from_millis(2)); // others park on the lock meanwhile
 //!             g.push(format!("{i} end"));
 //!         })
 //!     })
 //!     .collect();
-//! sprout::joinall(&writers, None);
+//! sprout_runtime::joinall(&writers, None);
 //! let log = log.lock().unwrap();
 //! for pair in log.chunks(2) {
 //!     assert_eq!(pair[0].replace("start", "end"), pair[1]); // never interleaved
