@@ -295,9 +295,14 @@ fn run_event(steps: &[Step]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// 96 cases per property by default; `PROPTEST_CASES=n` runs more.
 fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96);
     ProptestConfig {
-        cases: 96,
+        cases,
         ..ProptestConfig::default()
     }
 }

@@ -49,6 +49,7 @@ enum Slot<T> {
     Left(Option<T>),
 }
 
+/// One slab slot.
 struct Node<T> {
     /// The slot's state; mutated by `push_back`, the notifiers and `collect`.
     slot: Slot<T>,
@@ -60,6 +61,7 @@ struct Node<T> {
     gen: u32,
 }
 
+/// The slab and its FIFO links.
 struct List<T> {
     /// Entry storage.
     nodes: Vec<Node<T>>,
@@ -73,9 +75,14 @@ struct List<T> {
     len: usize,
 }
 
-/// Identifies one entry: slot index and generation.
+/// Identifies one entry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Key(u32, u32);
+struct Key(
+    /// Slot index in `List::nodes`.
+    u32,
+    /// The slot's generation when the entry was made.
+    u32,
+);
 
 impl<T> List<T> {
     const fn new() -> List<T> {
@@ -295,6 +302,23 @@ impl<T> WaitList<T> {
     /// Whether nobody waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether some queued waiter would take a wake now (not counting waiters that already
+    /// left and have not run). O(n); for `debug_assert!`s of the primitives' invariants.
+    pub(crate) fn has_pending(&self) -> bool {
+        let list = self.list.borrow();
+        let mut i = list.head;
+        while i != NIL {
+            let node = &list.nodes[i as usize];
+            if let Slot::Queued { waker, .. } = &node.slot {
+                if waker.is_pending() {
+                    return true;
+                }
+            }
+            i = node.next;
+        }
+        false
     }
 
     /// Parks the current greenlet at the back of the list, carrying `payload`, until notified,

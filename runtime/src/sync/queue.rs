@@ -147,7 +147,10 @@ trait Order<T> {
 }
 
 /// First in, first out.
-struct Fifo<T>(VecDeque<T>);
+struct Fifo<T>(
+    /// Oldest at the front.
+    VecDeque<T>,
+);
 
 impl<T> Order<T> for Fifo<T> {
     fn push(&mut self, item: T) {
@@ -165,7 +168,10 @@ impl<T> Order<T> for Fifo<T> {
 }
 
 /// Last in, first out.
-struct Lifo<T>(Vec<T>);
+struct Lifo<T>(
+    /// Newest at the end.
+    Vec<T>,
+);
 
 impl<T> Order<T> for Lifo<T> {
     fn push(&mut self, item: T) {
@@ -183,7 +189,10 @@ impl<T> Order<T> for Lifo<T> {
 }
 
 /// Lowest first.
-struct Lowest<T: Ord>(BinaryHeap<Reverse<T>>);
+struct Lowest<T: Ord>(
+    /// A max-heap of reversed items: the lowest on top.
+    BinaryHeap<Reverse<T>>,
+);
 
 impl<T: Ord> Order<T> for Lowest<T> {
     fn push(&mut self, item: T) {
@@ -296,6 +305,10 @@ impl<T> Queue<T> {
             Err(item) => item,
         };
         if inner.has_room() {
+            debug_assert!(
+                !inner.putters.has_pending() || inner.capacity == Some(0),
+                "a putter was parked while the queue had room"
+            );
             inner.items.borrow_mut().push(item);
             inner.accepted();
             Ok(())
@@ -328,6 +341,10 @@ impl<T> Queue<T> {
         let inner = &*self.inner;
         let popped = inner.items.borrow_mut().pop();
         if let Some(item) = popped {
+            debug_assert!(
+                !inner.getters.has_pending(),
+                "an item waited in the queue while a getter was parked"
+            );
             if inner.has_room() {
                 if let Some(waiting) = inner.putters.take_one() {
                     inner.items.borrow_mut().push(waiting);

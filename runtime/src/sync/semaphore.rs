@@ -75,6 +75,10 @@ impl Permits {
     pub(crate) fn try_acquire(&self) -> bool {
         let n = self.free.get();
         if n > 0 {
+            debug_assert!(
+                !self.waiters.has_pending(),
+                "a permit is free while a waiter is parked"
+            );
             self.free.set(n - 1);
             true
         } else {
