@@ -23,7 +23,9 @@
 //! the hub; when the thread's own code blocks, that call runs the hub loop until it can
 //! continue. Greenlets never move between threads, so handles are `!Send` and the hot path
 //! takes no lock. See [`hub`] for the loop's run order, [`waiter`] for the protocol every
-//! blocking call follows, and [`greenlet`] for the explicit-switch layer.
+//! blocking call follows, and [`greenlet`] for the explicit-switch layer. [`sync`] has the
+//! primitives greenlets coordinate with (Event, AsyncResult, locks, queues, Channel, Pool and
+//! Group, all on one FIFO wait list), and [`local`] greenlet-local storage.
 //!
 //! Linux on x86-64 only.
 
@@ -32,4 +34,4 @@ pub use sprout_runtime::{
     switch_count, wait_any, with_timeout, yield_now, Builder, Elapsed, Interrupt, JoinError,
     JoinHandle, Joinable, Timeout, WaitError, WaitList, Waiter, Waker,
 };
-pub use sprout_runtime::{greenlet, hub, stack, time, wait_list, waiter};
+pub use sprout_runtime::{greenlet, hub, local, stack, sync, time, wait_list, waiter};

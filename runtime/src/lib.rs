@@ -1,16 +1,19 @@
-//! sprout's runtime: greenlets, the per-thread hub, timers, and the waiter protocol.
+//! sprout's runtime: greenlets, the per-thread hub, timers, the waiter protocol, sync
+//! primitives and greenlet-locals.
 //!
 //! Use it through the `sprout` facade crate. See `hub` for who runs where and the loop's run
-//! order, `waiter` for the protocol every blocking call follows, and `greenlet` for the
-//! explicit-switch layer.
+//! order, `waiter` for the protocol every blocking call follows, `greenlet` for the
+//! explicit-switch layer, and `sync` for Event, locks, queues and pools.
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x86-64 switch)");
 
 pub mod greenlet;
 pub mod hub;
+pub mod local;
 mod reactor;
 pub mod stack;
+pub mod sync;
 mod sys;
 mod task;
 pub mod time;

@@ -223,7 +223,7 @@ impl Task {
     }
 
     /// Requests a kill without waiting. Returns true if the greenlet is already dead.
-    fn request_kill(self: &Rc<Task>) -> bool {
+    pub(crate) fn request_kill(self: &Rc<Task>) -> bool {
         match self.state.get() {
             TaskState::Dead => true,
             TaskState::New => {
@@ -262,7 +262,9 @@ impl Task {
     pub(crate) fn finish(self: &Rc<Task>, result: Stored) {
         self.state.set(TaskState::Dead);
         self.kill.set(false);
-        self.locals.borrow_mut().clear();
+        // Dropped outside the borrow: a value's destructor may use greenlet-locals itself.
+        let locals = std::mem::take(&mut *self.locals.borrow_mut());
+        drop(locals);
         let panicked = matches!(result, Err(JoinError::Panicked(_)));
         *self.result.borrow_mut() = Some(result);
         self.joiners.notify_all();
@@ -532,7 +534,7 @@ impl<T: 'static> JoinHandle<T> {
 }
 
 /// Waits until `task` is dead.
-fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<(), JoinError> {
+pub(crate) fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<(), JoinError> {
     while task.state.get() != TaskState::Dead {
         if std::ptr::eq(&**task, Hub::current().current_ref()) {
             panic!("a greenlet cannot join itself");
@@ -583,6 +585,11 @@ impl<T> JoinHandle<T> {
         } else {
             self.task.links.borrow_mut().push(Box::new(f));
         }
+    }
+
+    /// The greenlet's record (for the runtime's own bookkeeping: groups, pools).
+    pub(crate) fn task(&self) -> &Rc<Task> {
+        &self.task
     }
 
     /// The greenlet's small sequential id (per thread; root code is 0).
