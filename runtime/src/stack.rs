@@ -295,11 +295,12 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     }
     // SAFETY: PREV_* were filled before this handler could run (see install_overflow_handler).
     let prev = unsafe {
-        if sig == libc::SIGBUS {
-            (*(&raw const PREV_BUS)).assume_init_ref()
+        let p = if sig == libc::SIGBUS {
+            &raw const PREV_BUS
         } else {
-            (*(&raw const PREV_SEGV)).assume_init_ref()
-        }
+            &raw const PREV_SEGV
+        };
+        (*p).assume_init_ref()
     };
     if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
         // SAFETY: restoring the default action; returning re-executes the faulting
