@@ -9,7 +9,7 @@ compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x8
 
 pub mod greenlet;
 pub mod hub;
-mod reactor;
+pub mod reactor;
 pub mod stack;
 mod sys;
 mod task;
