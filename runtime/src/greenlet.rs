@@ -56,7 +56,7 @@
 //! with a clear message; use [`crate::spawn`] for hub work.
 //!
 //! This module is the only place that uses corosensei directly; the hub builds its greenlets
-//! on [`RawGreenlet`].
+//! on `RawGreenlet`.
 
 use std::any::{type_name, Any};
 use std::cell::{Cell, RefCell};

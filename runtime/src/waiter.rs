@@ -8,7 +8,7 @@
 //! 2. **Switch.** [`Waiter::wait`] optionally arms a deadline timer and switches to the hub
 //!    (a greenlet suspends; root code runs the hub loop itself until it is woken).
 //! 3. **Check why.** On resume the waiter reports, in this order of precedence: a pending kill,
-//!    a pending `Timeout` scope, then the wake reason ([`Reason`]): woken, timed out, or
+//!    a pending `Timeout` scope, then the wake reason (`Reason`): woken, timed out, or
 //!    LoopExit.
 //!
 //! Rules that make wake-ups exact:
@@ -20,7 +20,7 @@
 //! - Kill and `Timeout` are flags on the greenlet, not wake reasons: they win over a wake that
 //!   already happened. A source whose wake returned `true` but whose waiter then leaves with an
 //!   interrupt must pass the wake on (see `WaitList`).
-//! - Nothing here unwinds. [`Waiter::wait`] returns an [`Interrupt`]; [`raise`] turns kill and
+//! - Nothing here unwinds. [`Waiter::wait`] returns an [`Interrupt`]; `raise` turns kill and
 //!   `Timeout` into the unwinding the public API promises. Hooks that must not unwind (the
 //!   monkey layer) use the result as an error and leave the kill flag set, so it is raised at
 //!   the next plain-Rust suspension point.
@@ -197,7 +197,7 @@ impl Waiter {
     }
 
     /// Switches to the hub until woken, the deadline passes, or an interrupt arrives. Does
-    /// not unwind; see [`raise`] for the public behaviour.
+    /// not unwind; see `raise` for the public behaviour.
     ///
     /// Returns immediately if a waker already fired, or if a kill or `Timeout` is already
     /// pending for this greenlet.
