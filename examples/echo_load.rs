@@ -18,10 +18,15 @@ use std::time::{Duration, Instant};
 
 use sprout::net::TcpStream;
 
+/// The command line.
 struct Args {
+    /// The echo server's address (`--addr`).
     addr: String,
+    /// Concurrent client connections, one greenlet each (`--conns`).
     conns: usize,
+    /// Bytes per message (`--size`).
     size: usize,
+    /// How long to run (`--secs`).
     secs: u64,
 }
 

@@ -42,9 +42,9 @@ pub struct UnixDatagram {
     sock: Socket,
 }
 
-fd_conversions!(UnixListener, StdListener, tcp = false);
-fd_conversions!(UnixStream, StdStream, tcp = false);
-fd_conversions!(UnixDatagram, StdDatagram, tcp = false);
+fd_conversions!(UnixListener, std::os::unix::net::UnixListener, tcp = false);
+fd_conversions!(UnixStream, std::os::unix::net::UnixStream, tcp = false);
+fd_conversions!(UnixDatagram, std::os::unix::net::UnixDatagram, tcp = false);
 
 impl UnixListener {
     /// Binds to the socket file `path` (which must not exist) and listens.

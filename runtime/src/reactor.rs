@@ -356,23 +356,19 @@ impl Reactor {
             self.waiters.set(self.waiters.get() + 1);
             waiter
         };
+        let parked = Parked {
+            reactor: self,
+            fd,
+            gen,
+            interest,
+            waker: waiter.waker(),
+        };
         let woke = waiter.wait(deadline);
+        drop(parked);
         let closed = {
-            let mut slots = self.slots.borrow_mut();
-            let slot = &mut slots[fd as usize];
-            if slot.gen != gen || slot.owner == Owner::Free {
-                true
-            } else {
-                // Left without the event (deadline, kill, Timeout): give the slot back.
-                let dir = &mut slot.dirs[interest as usize];
-                let mine = waiter.waker();
-                let is_mine = |w: &Waker| Rc::ptr_eq(&w.task, &mine.task) && w.epoch == mine.epoch;
-                if dir.waiter.as_ref().is_some_and(is_mine) {
-                    dir.waiter = None;
-                    self.waiters.set(self.waiters.get() - 1);
-                }
-                false
-            }
+            let slots = self.slots.borrow();
+            let slot = &slots[fd as usize];
+            slot.gen != gen || slot.owner == Owner::Free
         };
         match woke {
             Err(i) => Err(raise(i).into()),
@@ -416,13 +412,14 @@ impl Reactor {
                 }
             }
         };
+        let _temp = temp.then_some(TempUse {
+            reactor: self,
+            fd,
+            gen,
+        });
         // The caller proved the fd not ready; adding it reports its current state anyway.
         self.clear_ready(fd, gen, interest, false);
-        let r = self.wait(fd, gen, interest, deadline);
-        if temp {
-            self.leave_temp(fd, gen);
-        }
-        r
+        self.wait(fd, gen, interest, deadline)
     }
 
     /// One [`wait_fd`] on a temporary registration ended; the last one out deletes it.
@@ -441,6 +438,54 @@ impl Reactor {
             Owner::Temp(n) => slot.owner = Owner::Temp(n - 1),
             _ => {}
         }
+    }
+}
+
+/// A waker stored in a waiter slot. Dropped when the wait ends, whether it returns or
+/// unwinds: if no event took the waker (deadline, kill, `Timeout`), it gives the slot back.
+struct Parked<'a> {
+    /// The reactor holding the slot.
+    reactor: &'a Reactor,
+    /// The fd waited on.
+    fd: RawFd,
+    /// The registration waited on.
+    gen: u32,
+    /// The direction waited on.
+    interest: Interest,
+    /// The waker put in the slot.
+    waker: Waker,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        let mut slots = self.reactor.slots.borrow_mut();
+        let slot = &mut slots[self.fd as usize];
+        if slot.gen != self.gen || slot.owner == Owner::Free {
+            return; // deregistered: `release` took the waker
+        }
+        let dir = &mut slot.dirs[self.interest as usize];
+        let mine = &self.waker;
+        let is_mine = |w: &Waker| Rc::ptr_eq(&w.task, &mine.task) && w.epoch == mine.epoch;
+        if dir.waiter.as_ref().is_some_and(is_mine) {
+            dir.waiter = None;
+            self.reactor.waiters.set(self.reactor.waiters.get() - 1);
+        }
+    }
+}
+
+/// One [`wait_fd`] on a temporary registration; leaves it when dropped (see `leave_temp`).
+struct TempUse<'a> {
+    /// The reactor holding the registration.
+    reactor: &'a Reactor,
+    /// The fd waited on.
+    fd: RawFd,
+    /// The temporary registration's generation.
+    gen: u32,
+}
+
+impl Drop for TempUse<'_> {
+    fn drop(&mut self) {
+        self.reactor.leave_temp(self.fd, self.gen);
     }
 }
 
