@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sprout::net::{TcpListener, TcpStream};
 
-/// A greenlet that counts ticks every millisecond until dropped flag is set: proof that the
+/// A greenlet that counts a tick every millisecond until the flag is set: proof that the
 /// hub kept running other greenlets while one was parked on a socket.
 fn ticker() -> (Rc<Cell<u32>>, Rc<Cell<bool>>) {
     let ticks = Rc::new(Cell::new(0));
