@@ -19,9 +19,10 @@
 //!   syscall would fail, so it is skipped.
 //! - **Try first, park on `EAGAIN`.** An operation runs its syscall while the bit is set. On
 //!   `EAGAIN` the caller clears the bit and calls [`Registration::wait`], which re-checks the
-//!   bit (an event may have been delivered in between), stores its waker in the slot and
-//!   switches to the hub. When the event comes, the hub sets the bit, takes the waker and wakes
-//!   it; the operation then retries its syscall. `sprout-net`'s `io` module is that loop.
+//!   bit (an event delivered since the caller's proof means: retry instead of parking),
+//!   stores its waker in the slot and switches to the hub. When the event comes, the hub sets
+//!   the bit, takes the waker and wakes it; the operation then retries its syscall.
+//!   `sprout-net`'s `io` module is that loop.
 //! - **One waiter per direction.** A second greenlet waiting in the same direction on the same
 //!   fd gets an error at once (gevent's `ConcurrentObjectUseError`); it never steals the slot.
 //! - **Close wakes waiters.** Dropping a registration while a greenlet waits on its fd wakes
@@ -36,11 +37,12 @@
 //! # Polling
 //!
 //! The poller is created on first need. Fds are added with `epoll_ctl` on the poller's fd
-//! rather than `polling`'s `add_with_mode`, which cannot ask for `EPOLLRDHUP`; `polling`
-//! keeps no per-fd state on Linux, so the two mix. Waiting calls `epoll_wait` on the poller's fd
-//! directly: `polling`'s own `wait` re-arms a timerfd and its notifier on every call (four
-//! extra syscalls), which the hub's timer queue makes unnecessary. When the rare notifier
-//! event shows up, `polling`'s `wait` is called once with a zero timeout to clear it.
+//! rather than `polling`'s `add_with_mode`, which cannot ask for `EPOLLRDHUP` (needed by the
+//! short-read rule above); `polling` keeps no per-fd state on Linux, so the two mix. Waiting
+//! calls `epoll_wait` on the poller's fd directly: `polling`'s own `wait` re-arms a timerfd
+//! and its notifier on every call (four extra syscalls), which the hub's timer queue makes
+//! unnecessary. When the rare notifier event shows up, `polling`'s `wait` is called once with
+//! a zero timeout to clear it.
 //!
 //! # Cost
 //!
