@@ -35,3 +35,7 @@ pub use sprout_runtime::{
     JoinHandle, Joinable, Timeout, WaitError, WaitList, Waiter, Waker,
 };
 pub use sprout_runtime::{greenlet, hub, local, stack, sync, time, wait_list, waiter};
+
+/// Cooperative sockets and fd waits: `std::net` look-alikes that park only the calling
+/// greenlet (gevent's `gevent.socket`).
+pub use sprout_net as net;

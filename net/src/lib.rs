@@ -1,1 +1,60 @@
-//! x
+//! sprout's cooperative sockets: `std::net` and `std::os::unix::net` look-alikes whose
+//! blocking calls park only the calling greenlet (gevent's `gevent.socket`).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use sprout_net::{TcpListener, TcpStream};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = sprout_runtime::spawn(move || -> std::io::Result<()> {
+//!     let (mut conn, _) = listener.accept()?;
+//!     let mut buf = [0u8; 5];
+//!     conn.read_exact(&mut buf)?;
+//!     conn.write_all(&buf)
+//! });
+//! let mut client = TcpStream::connect(addr)?; // the server greenlet runs while this waits
+//! client.write_all(b"hello")?;
+//! let mut echoed = String::new();
+//! client.read_to_string(&mut echoed)?;
+//! server.join().unwrap()?;
+//! println!("{echoed}");
+//! assert_eq!(echoed, "hello");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Output:
+//!
+//! ```text
+//! hello
+//! ```
+//!
+//! # Implementation
+//!
+//! Every socket is created non-blocking and close-on-exec and registered once with the
+//! reactor of the thread that made it (edge-triggered epoll; see
+//! `sprout_runtime::reactor` for the readiness protocol). Every call goes through one
+//! retry loop (the `io` module): try the syscall, and on `WouldBlock` park the greenlet on
+//! the fd's readiness and retry when the hub wakes it. Socket timeouts are hub timers, not
+//! kernel options. Sockets belong to their thread (`!Send`). Code outside any greenlet can
+//! use them too: its blocking call runs the thread's hub loop until it can continue.
+//!
+//! Raw libc calls live in `sys` only. Host names are resolved inline with std's
+//! `ToSocketAddrs`, which blocks the thread during a DNS lookup (a thread-pool resolver is
+//! planned); pass `SocketAddr`s to stay fully cooperative.
+
+mod convert;
+mod fd_stream;
+mod io;
+mod socket;
+mod sys;
+mod tcp;
+mod udp;
+mod unix;
+mod wait;
+
+pub use fd_stream::FdStream;
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};
+pub use wait::{wait_readable, wait_writable};

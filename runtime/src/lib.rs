@@ -11,7 +11,7 @@ compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x8
 pub mod greenlet;
 pub mod hub;
 pub mod local;
-mod reactor;
+pub mod reactor;
 pub mod stack;
 pub mod sync;
 mod sys;

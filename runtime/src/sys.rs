@@ -37,3 +37,22 @@ pub(crate) fn epoll_wait(
     let cap = events.len().min(i32::MAX as usize) as i32;
     syscall!(epoll_wait(epfd, events.as_mut_ptr(), cap, ms)).map(|n| n as usize)
 }
+
+/// `epoll_ctl` with `op` (`EPOLL_CTL_ADD`, `_MOD` or `_DEL`) for `fd`, with interest `events`
+/// and the key `data` reported with its events.
+pub(crate) fn epoll_ctl(
+    epfd: RawFd,
+    op: libc::c_int,
+    fd: RawFd,
+    events: u32,
+    data: u64,
+) -> io::Result<()> {
+    // For EPOLL_CTL_DEL the event is ignored; a non-null pointer keeps old kernels happy.
+    let mut ev = libc::epoll_event { events, u64: data };
+    syscall!(epoll_ctl(epfd, op, fd, &mut ev)).map(drop)
+}
+
+/// Deletes `fd` from the epoll instance `epfd`.
+pub(crate) fn epoll_del(epfd: RawFd, fd: RawFd) -> io::Result<()> {
+    epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, 0, 0)
+}

@@ -1,32 +1,168 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: child processes that are always reaped, an
+//! in-process echo server, and /proc counters for threads and fds.
+#![allow(dead_code)] // each test binary uses its own subset
 
-use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output};
-use std::rc::Rc;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-/// Path of an example binary built next to this test binary (cargo builds examples before
-/// running integration tests).
-pub fn example_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .expect("deps dir")
-        .parent()
-        .expect("profile dir");
-    let bin = dir.join("examples").join(name);
+use sprout::net::{FdStream, TcpListener, TcpStream};
+
+/// A child process that is killed and reaped when the guard drops, even if the test fails.
+pub struct ChildGuard {
+    /// The child; killed and waited for on drop.
+    pub child: Child,
+}
+
+impl ChildGuard {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of an example binary built by cargo next to this test binary
+/// (`target/<profile>/examples/<name>`).
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary> -> target/<profile>/examples/<name>
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = profile_dir.join("examples").join(name);
     assert!(
-        bin.exists(),
-        "example binary {} not built (run through cargo test)",
-        bin.display()
+        path.exists(),
+        "{} not found: plain `cargo test` builds the examples first; with `--test` run \
+         `cargo build --example {name}` first",
+        path.display()
     );
-    bin
+    path
+}
+
+/// Starts `examples/echo` on a free port and returns it with the address it prints.
+pub fn spawn_echo_example() -> (ChildGuard, SocketAddr) {
+    let child = Command::new(example_path("echo"))
+        .args(["--addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the echo example");
+    let mut guard = ChildGuard { child };
+    let stdout = OwnedFd::from(guard.child.stdout.take().expect("piped stdout"));
+    let out = FdStream::new(stdout).expect("wrap the child's stdout");
+    out.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let line = read_line(&out).expect("the echo example prints its address");
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("a socket address");
+    (guard, addr)
+}
+
+/// Reads one line (without the newline), a byte at a time, cooperatively.
+fn read_line(mut r: &FdStream) -> io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if r.read(&mut byte)? == 0 || byte[0] == b'\n' {
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+        line.push(byte[0]);
+    }
+}
+
+/// Number of threads of process `pid` (entries of /proc/PID/task).
+pub fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Number of fds open in this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// Starts an echo server greenlet on this thread; returns its address. It lives as long as
+/// the thread's hub.
+pub fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    sprout::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            sprout::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A connected pair: (client, server side accepted from a fresh listener).
+pub fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+/// A unique path for a Unix socket in the temp dir (removed first if it exists).
+pub fn socket_path(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("sprout-{}-{name}-{n}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Deterministic test bytes: `len` bytes depending on `seed`.
+pub fn pattern(seed: usize, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i.wrapping_mul(31) ^ seed.wrapping_mul(7919)) % 251) as u8)
+        .collect()
+}
+
+/// Writes all of `buf` through a `&T` (for sockets shared between greenlets).
+pub fn write_all_ref<W>(w: &W, buf: &[u8]) -> io::Result<()>
+where
+    for<'a> &'a W: Write,
+{
+    let mut w = w;
+    w.write_all(buf)
+}
+
+/// Path of an example binary (the greenlet and hub tests' name for [`example_path`]).
+pub fn example_bin(name: &str) -> PathBuf {
+    example_path(name)
 }
 
 /// Re-runs the current test binary for one test in a child process with `env` set, for tests
 /// that must crash, exhaust a process-wide limit, or count the process's threads.
-pub fn run_self(test_name: &str, env: &[(&str, &str)]) -> Output {
+pub fn run_self(test_name: &str, env: &[(&str, &str)]) -> std::process::Output {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"]);
@@ -36,41 +172,26 @@ pub fn run_self(test_name: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().expect("spawn self")
 }
 
-/// Kills and reaps a child process when dropped, so a failing test leaves nothing behind.
-pub struct ChildGuard(pub Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// An ordered log shared between greenlets.
 #[derive(Clone, Default)]
-pub struct Log(Rc<RefCell<Vec<String>>>);
+pub struct Log(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
 
 impl Log {
+    /// Appends an entry.
     pub fn push(&self, s: impl Into<String>) {
         self.0.borrow_mut().push(s.into());
     }
+    /// Takes every entry so far.
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.borrow_mut())
     }
 }
 
 /// Sets a flag when dropped: proves a destructor ran.
-pub struct DropFlag(pub Rc<std::cell::Cell<bool>>);
+pub struct DropFlag(pub std::rc::Rc<std::cell::Cell<bool>>);
 
 impl Drop for DropFlag {
     fn drop(&mut self) {
         self.0.set(true);
     }
-}
-
-/// Number of OS threads of process `pid` (entries of /proc/PID/task).
-pub fn thread_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }

@@ -1,0 +1,77 @@
+//! Conversions every socket type shares: from and into its std counterpart, and the fd
+//! traits. One macro, so the six types cannot drift apart.
+
+/// Implements `from_std`, `into_std`, `From<std type>`, `AsFd`, `AsRawFd`, `FromRawFd` and
+/// `IntoRawFd` for a type whose only field is `sock: Socket`.
+macro_rules! fd_conversions {
+    ($ty:ident, $std:ty, tcp = $tcp:expr) => {
+        impl $ty {
+            #[doc = concat!("Converts a [`", stringify!($std), "`]: sets it non-blocking and ")]
+            /// registers it with this thread's reactor.
+            pub fn from_std(s: $std) -> std::io::Result<$ty> {
+                let sock =
+                    $crate::socket::Socket::from_blocking(std::os::fd::OwnedFd::from(s), $tcp)?;
+                Ok($ty { sock })
+            }
+
+            #[doc = concat!("Converts into a [`", stringify!($std), "`], in blocking mode ")]
+            /// again (sprout's timeouts are not carried over: they are not kernel options).
+            pub fn into_std(self) -> std::io::Result<$std> {
+                Ok(<$std>::from(self.sock.into_blocking()?))
+            }
+        }
+
+        impl From<$std> for $ty {
+            /// See `from_std`.
+            ///
+            /// # Panics
+            /// If the fd cannot be made non-blocking or registered with the reactor (out of
+            /// memory, or epoll's `max_user_watches` reached); `from_std` returns that error.
+            fn from(s: $std) -> $ty {
+                $ty::from_std(s).unwrap_or_else(|e| {
+                    panic!(
+                        "sprout: cannot register a {} with the reactor: {e}",
+                        stringify!($ty)
+                    )
+                })
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.sock.fd()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&self.sock.fd())
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $ty {
+            /// Deregisters the fd and hands it over as it is: still non-blocking.
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::IntoRawFd::into_raw_fd(self.sock.into_fd())
+            }
+        }
+
+        impl std::os::fd::FromRawFd for $ty {
+            /// Takes ownership of the fd, makes it non-blocking and registers it.
+            ///
+            /// # Safety
+            /// `fd` must be an open socket of the right kind, owned by nobody else (the
+            /// contract of `OwnedFd::from_raw_fd`).
+            ///
+            /// # Panics
+            /// As `From`, if the fd cannot be registered.
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $ty {
+                // SAFETY: the caller hands over an open socket it owns (this fn's contract).
+                let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+                $ty::from(<$std>::from(owned))
+            }
+        }
+    };
+}
+
+pub(crate) use fd_conversions;

@@ -1,0 +1,325 @@
+//! TCP: [`TcpListener`] and [`TcpStream`], mirroring `std::net`.
+//!
+//! Host names given to `bind` and `connect` are resolved with std's `ToSocketAddrs`, inline:
+//! a lookup that has to ask a DNS server blocks the whole thread (every greenlet on it) until
+//! it answers. Resolving on a thread pool is planned; pass `SocketAddr`s to stay cooperative.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::convert::fd_conversions;
+use crate::socket::Socket;
+use crate::sys::{self, RawAddr};
+
+/// A TCP socket server, listening for connections (`std::net::TcpListener`, cooperative).
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use sprout_net::TcpListener;
+///
+/// let listener = TcpListener::bind("127.0.0.1:7788")?;
+/// loop {
+///     let (mut conn, _peer) = listener.accept()?; // parks this greenlet only
+///     sprout_runtime::spawn(move || {
+///         let mut buf = [0u8; 4096];
+///         while let Ok(n) = conn.read(&mut buf) {
+///             if n == 0 || conn.write_all(&buf[..n]).is_err() {
+///                 break;
+///             }
+///         }
+///     });
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpListener {
+    /// The registered listening socket.
+    sock: Socket,
+}
+
+/// An iterator over the connections a [`TcpListener`] accepts; never returns `None`.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    /// The listener accepting.
+    listener: &'a TcpListener,
+}
+
+/// A TCP connection (`std::net::TcpStream`, cooperative): reads and writes park the calling
+/// greenlet, never the thread.
+pub struct TcpStream {
+    /// The registered connected socket.
+    sock: Socket,
+}
+
+fd_conversions!(TcpListener, std::net::TcpListener, tcp = false);
+fd_conversions!(TcpStream, std::net::TcpStream, tcp = true);
+
+/// Runs `f` on each address `addr` resolves to until one succeeds (std's rule).
+fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(&a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
+
+impl TcpListener {
+    /// Binds to `addr` and listens (std's `SO_REUSEADDR` and backlog). Port 0 picks a free
+    /// port; see [`local_addr`](Self::local_addr).
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        TcpListener::from_std(std::net::TcpListener::bind(addr)?)
+    }
+
+    /// Accepts a connection, parking the calling greenlet until one arrives.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, peer) = self.sock.read_with(|| sys::accept_inet(self.sock.fd()))?;
+        Ok((
+            TcpStream {
+                sock: Socket::new(fd, true)?,
+            },
+            peer,
+        ))
+    }
+
+    /// An endless iterator of accepted connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address it is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.view(|s: &std::net::TcpListener| s.local_addr())
+    }
+
+    /// Sets `IP_TTL` for accepted sockets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.view(|s: &std::net::TcpListener| s.set_ttl(ttl))
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.view(|s: &std::net::TcpListener| s.ttl())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.view(|s: &std::net::TcpListener| s.take_error())
+    }
+
+    /// A second handle on the same listener (`dup`), registered on its own.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            sock: self.sock.try_clone()?,
+        })
+    }
+}
+
+impl<'a> Iterator for Incoming<'a> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each address it resolves to in turn; parks the calling
+    /// greenlet while the handshake runs. Name resolution is inline (see the module docs).
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |a| TcpStream::connect_addr(a, None))
+    }
+
+    /// Connects to `addr`, failing with `TimedOut` if the handshake takes longer than
+    /// `timeout` (a hub timer). A zero timeout is an error, as in std.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        TcpStream::connect_addr(addr, Some(timeout))
+    }
+
+    fn connect_addr(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let domain = match addr {
+            SocketAddr::V4(_) => libc::AF_INET,
+            SocketAddr::V6(_) => libc::AF_INET6,
+        };
+        let fd = sys::socket(domain, libc::SOCK_STREAM)?;
+        let started = match sys::connect(std::os::fd::AsFd::as_fd(&fd), &RawAddr::from_inet(addr)) {
+            Ok(()) => true,
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => false,
+            Err(e) => return Err(e),
+        };
+        // Registered after connect: the registration then reports the connecting state, not
+        // the stale "hung up" of a fresh socket.
+        let sock = Socket::new(fd, true)?;
+        if !started {
+            sock.finish_connect(timeout)?;
+        }
+        Ok(TcpStream { sock })
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.view(|s: &std::net::TcpStream| s.peer_addr())
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.view(|s: &std::net::TcpStream| s.local_addr())
+    }
+
+    /// Shuts down the read half, the write half (the peer reads EOF), or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.view(|s: &std::net::TcpStream| s.shutdown(how))
+    }
+
+    /// A second handle on the same connection (`dup`), registered on its own: one greenlet
+    /// can read through one handle while another writes through the other. Timeouts are
+    /// copied, then independent.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            sock: self.sock.try_clone()?,
+        })
+    }
+
+    /// Bounds each read (`read`, `peek`...): after `timeout` of waiting it fails with
+    /// `ErrorKind::TimedOut`. A hub timer, not `SO_RCVTIMEO`. `None` waits forever; a zero
+    /// duration is an error.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(timeout)
+    }
+
+    /// Bounds each write the same way.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.read_timeout())
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.write_timeout())
+    }
+
+    /// Reads without removing the data from the queue; parks until some is there.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.peek(buf)
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock
+            .view(|s: &std::net::TcpStream| s.set_nodelay(nodelay))
+    }
+
+    /// `TCP_NODELAY`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock.view(|s: &std::net::TcpStream| s.nodelay())
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.view(|s: &std::net::TcpStream| s.set_ttl(ttl))
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.view(|s: &std::net::TcpStream| s.ttl())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.view(|s: &std::net::TcpStream| s.take_error())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.recv(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.sock.recv_vectored(bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.recv(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.sock.recv_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.send(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.sock.send_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.send(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.sock.send_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpListener");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        d.field("fd", &std::os::fd::AsRawFd::as_raw_fd(self))
+            .finish()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpStream");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        if let Ok(peer) = self.peer_addr() {
+            d.field("peer", &peer);
+        }
+        d.field("fd", &std::os::fd::AsRawFd::as_raw_fd(self))
+            .finish()
+    }
+}
