@@ -87,8 +87,9 @@ pub(crate) trait UnwindInput {
 pub(crate) struct RawGreenlet<I: UnwindInput, Y, R> {
     /// The coroutine; `None` once finished and its stack recycled.
     co: Option<Coroutine<I, Y, R, PooledStack>>,
-    /// Guard range, size and name for the overflow reporter; boxed for a stable address.
-    info: Box<StackInfo>,
+    /// Where the owner keeps this stack's overflow record while it drop-unwinds it; set by
+    /// the owner once the record has its final address (see `set_info`).
+    info: *const StackInfo,
 }
 
 /// The handle a running [`RawGreenlet`] suspends itself through.
@@ -127,7 +128,9 @@ pub(crate) enum Step<Y, R> {
 }
 
 impl<I: UnwindInput + 'static, Y: 'static, R: 'static> RawGreenlet<I, Y, R> {
-    /// Creates a coroutine that runs `f(suspender, first_input)` when first resumed.
+    /// Creates a coroutine that runs `f(suspender, first_input)` when first resumed, and the
+    /// overflow record of its stack, which the owner keeps in its own record (see
+    /// `stack::StackInfo` for how the SIGSEGV handler finds it).
     ///
     /// `f` must not let a panic escape: callers wrap their user code in `catch_unwind`.
     pub(crate) fn new<F>(
@@ -135,7 +138,7 @@ impl<I: UnwindInput + 'static, Y: 'static, R: 'static> RawGreenlet<I, Y, R> {
         id: u64,
         name: Option<Box<str>>,
         f: F,
-    ) -> io::Result<Self>
+    ) -> io::Result<(Self, StackInfo)>
     where
         F: FnOnce(Suspender<I, Y>, I) -> R + 'static,
     {
@@ -145,43 +148,35 @@ impl<I: UnwindInput + 'static, Y: 'static, R: 'static> RawGreenlet<I, Y, R> {
         let co = Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, input: I| {
             f(Suspender { yielder: y }, input)
         });
-        Ok(RawGreenlet {
-            co: Some(co),
-            info: Box::new(StackInfo {
-                guard_lo,
-                guard_hi,
-                size,
-                id,
-                name,
-            }),
-        })
+        let info = StackInfo {
+            guard_lo,
+            guard_hi,
+            size,
+            id,
+            name,
+        };
+        Ok((
+            RawGreenlet {
+                co: Some(co),
+                info: std::ptr::null(),
+            },
+            info,
+        ))
     }
 
-    /// Resumes the coroutine until it suspends or finishes.
+    /// Records where the owner keeps this stack's overflow record (used while drop-unwinding).
+    pub(crate) fn set_info(&mut self, info: *const StackInfo) {
+        self.info = info;
+    }
+
+    /// Resumes the coroutine until it suspends or finishes. The caller publishes whose stack
+    /// is running (explicit greenlets through `CURRENT`, hub greenlets through the hub's
+    /// current task) so the overflow handler can find its record.
     ///
     /// # Panics
     /// If the coroutine already finished (callers track that).
     #[inline]
     pub(crate) fn resume(&mut self, input: I) -> Step<Y, R> {
-        let co = self.co.as_mut().expect("resume of a finished greenlet");
-        let prev = stack::enter(&*self.info);
-        let r = co.resume(input);
-        stack::leave(prev);
-        match r {
-            CoroutineResult::Yield(y) => Step::Yielded(y),
-            CoroutineResult::Return(r) => {
-                if let Some(co) = self.co.take() {
-                    co.into_stack().recycle();
-                }
-                Step::Finished(r)
-            }
-        }
-    }
-
-    /// Like [`resume`](Self::resume) but without publishing the stack for the overflow
-    /// reporter; the caller publishes it another way (explicit greenlets: `CURRENT`).
-    #[inline]
-    fn resume_untracked(&mut self, input: I) -> Step<Y, R> {
         let co = self.co.as_mut().expect("resume of a finished greenlet");
         match co.resume(input) {
             CoroutineResult::Yield(y) => Step::Yielded(y),
@@ -192,11 +187,6 @@ impl<I: UnwindInput + 'static, Y: 'static, R: 'static> RawGreenlet<I, Y, R> {
                 Step::Finished(r)
             }
         }
-    }
-
-    /// The overflow reporter's record for this stack (stable: boxed).
-    fn info(&self) -> *const StackInfo {
-        &*self.info
     }
 
     /// Whether the coroutine has been resumed at least once.
@@ -225,7 +215,7 @@ impl<I: UnwindInput, Y, R> Drop for RawGreenlet<I, Y, R> {
         if co.started() {
             // Resume with the unwind signal until the root returns; a destructor that tries to
             // switch away while unwinding is simply resumed again.
-            let prev = stack::enter(&*self.info);
+            let prev = stack::enter(self.info);
             while !co.done() {
                 let _ = co.resume(I::unwind());
             }
@@ -412,9 +402,9 @@ struct Inner {
     suspender: Cell<Option<Suspender<Msg, *const Request>>>,
     /// True only for the per-thread main greenlet.
     is_main: bool,
-    /// The overflow reporter's record of this greenlet's stack; null for main. Read from the
-    /// SIGSEGV handler while this greenlet is `CURRENT`.
-    info: *const StackInfo,
+    /// The overflow reporter's record of this greenlet's stack; `None` for main. Read from
+    /// the SIGSEGV handler while this greenlet is `CURRENT`.
+    info: Option<StackInfo>,
 }
 
 /// A handle to a greenlet of this thread. Cloning it clones the handle, not the greenlet.
@@ -442,7 +432,10 @@ pub(crate) fn running_stack_info() -> *const StackInfo {
         std::ptr::null()
     } else {
         // SAFETY: a non-null CURRENT is alive (see its invariant); `info` is a plain field.
-        unsafe { (*cur).info }
+        match unsafe { &(*cur).info } {
+            Some(i) => i,
+            None => std::ptr::null(),
+        }
     }
 }
 
@@ -506,7 +499,7 @@ impl Builder {
         });
         let size = self.stack_size.unwrap_or_else(stack::default_stack_size);
         let name: Option<Box<str>> = self.name.map(Into::into);
-        let raw = Raw::new(size, id, name.clone(), move |sus, first: Msg| {
+        let (raw, info) = Raw::new(size, id, name.clone(), move |sus, first: Msg| {
             let me = CURRENT.with(Cell::get);
             // SAFETY: the driver set CURRENT to this greenlet and holds it alive while it runs.
             unsafe { (*me).suspender.set(Some(sus)) };
@@ -523,8 +516,7 @@ impl Builder {
         let cur = CURRENT.with(Cell::get);
         // SAFETY: a non-null CURRENT is alive (see its invariant).
         let parent = (!cur.is_null()).then(|| unsafe { handle_from(cur) });
-        let info = raw.info();
-        Ok(Greenlet(Rc::new(Inner {
+        let g = Greenlet(Rc::new(Inner {
             id,
             name,
             parent: RefCell::new(parent),
@@ -532,8 +524,14 @@ impl Builder {
             raw: UnsafeCell::new(Some(raw)),
             suspender: Cell::new(None),
             is_main: false,
-            info,
-        })))
+            info: Some(info),
+        }));
+        let info_ptr: *const StackInfo = g.0.info.as_ref().expect("set above");
+        // SAFETY: see the invariant on `raw`: nobody else has the greenlet yet.
+        if let Some(raw) = unsafe { (*g.0.raw.get()).as_mut() } {
+            raw.set_info(info_ptr);
+        }
+        Ok(g)
     }
 }
 
@@ -567,7 +565,7 @@ impl Greenlet {
                         raw: UnsafeCell::new(None),
                         suspender: Cell::new(None),
                         is_main: true,
-                        info: std::ptr::null(),
+                        info: None,
                     }))
                 })
                 .clone()
@@ -874,7 +872,7 @@ fn resume_one(t: &Inner, ptr: *const Inner, msg: Msg) -> Step<*const Request, Ms
     let step = raw
         .as_mut()
         .expect("live greenlet has a coroutine")
-        .resume_untracked(msg);
+        .resume(msg);
     CURRENT.with(|c| c.set(std::ptr::null()));
     step
 }

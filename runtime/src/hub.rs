@@ -103,6 +103,20 @@ impl Drop for Teardown {
     }
 }
 
+/// The stack record of the hub greenlet running on this thread, or null (for the overflow
+/// reporter: reads a const thread-local and plain fields only, so it is signal-safe).
+pub(crate) fn running_stack_info() -> *const crate::stack::StackInfo {
+    let p = HUB_PTR.try_with(Cell::get).unwrap_or(std::ptr::null());
+    if p.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: see the invariants on HUB_PTR and `Hub::current`: both point at live records.
+    match unsafe { &(*(*p).current.get()).stack_info } {
+        Some(info) => info,
+        None => std::ptr::null(),
+    }
+}
+
 /// Whether this thread's hub exists and is not being destroyed.
 pub(crate) fn alive() -> bool {
     STATE.try_with(|s| s.get() == 1).unwrap_or(false)
@@ -201,6 +215,14 @@ impl Hub {
         self.reactor.borrow().clone()
     }
 
+    /// Whether a reactor exists and has fds registered (without cloning it).
+    fn has_registrations(&self) -> bool {
+        self.reactor
+            .borrow()
+            .as_ref()
+            .is_some_and(|r| r.has_registrations())
+    }
+
     /// Leaves the current greenlet (or root) for the hub until something schedules it again.
     /// The caller has set up its wake sources and checks why it was resumed.
     pub(crate) fn switch_out(&self, me: &Rc<Task>) {
@@ -296,16 +318,19 @@ impl Hub {
     /// Poll phase and timer phase of a pass.
     fn poll_and_fire(&self) {
         let has_ready = !self.ready.borrow().is_empty();
-        let reactor = self.reactor_if_any();
         if has_ready {
-            if let Some(r) = &reactor {
-                if r.has_registrations() {
+            if self.has_registrations() {
+                if let Some(r) = self.reactor_if_any() {
                     r.poll(Some(Duration::ZERO));
                 }
             }
         } else {
             let next = self.timers.borrow().next_deadline();
-            let io_pending = reactor.as_ref().is_some_and(|r| r.has_waiters());
+            let io_pending = self
+                .reactor
+                .borrow()
+                .as_ref()
+                .is_some_and(|r| r.has_waiters());
             if next.is_none() && !io_pending && self.external_waits.get() == 0 {
                 // Nothing could ever wake anybody: fail the root's wait.
                 self.root.wake(self.root.epoch(), Reason::LoopExit);

@@ -231,8 +231,11 @@ fn page_size() -> usize {
     }
 }
 
-/// What the overflow handler prints about a greenlet: kept next to its coroutine, published in
-/// `RUNNING` while the greenlet runs.
+/// What the overflow handler prints about a greenlet. The owner's record (an explicit
+/// greenlet's or a hub greenlet's) holds it; the handler finds the running one through the
+/// explicit layer's `CURRENT` pointer, then the hub's current task, then `RUNNING` (set only
+/// while a suspended greenlet is unwound by a drop).
+#[derive(Clone)]
 pub(crate) struct StackInfo {
     /// Guard page start.
     pub(crate) guard_lo: usize,
@@ -325,6 +328,9 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     // Only const-initialised, destructor-free thread-locals are read here: no allocation, no
     // lazy initialisation, safe in a signal handler.
     let mut running = crate::greenlet::running_stack_info();
+    if running.is_null() {
+        running = crate::hub::running_stack_info();
+    }
     if running.is_null() {
         running = RUNNING.try_with(|r| r.get()).unwrap_or(std::ptr::null());
     }

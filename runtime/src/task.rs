@@ -80,12 +80,18 @@ pub(crate) struct Task {
     result: RefCell<Option<Stored>>,
     /// Greenlets (or root) waiting for this one to finish.
     joiners: WaitList,
+    /// The first joiner parks here instead of in `joiners` (the common single-joiner case
+    /// then needs no list storage); woken by `finish` like the list.
+    first_joiner: RefCell<Option<crate::waiter::Waker>>,
     /// Callbacks to run when it finishes.
     links: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// The `JoinHandle` was dropped: nobody can join any more.
     detached: Cell<bool>,
     /// The panic report captured by the panic hook, printed if nobody joins.
     pub(crate) panic_report: RefCell<Option<String>>,
+    /// The overflow reporter's record of this greenlet's stack (`None` for the root). Read
+    /// from the SIGSEGV handler while this greenlet is the hub's current task.
+    pub(crate) stack_info: Option<crate::stack::StackInfo>,
     /// Greenlet-local values (see `local`), dropped when the greenlet finishes.
     pub(crate) locals: RefCell<Vec<(usize, Box<dyn Any>)>>,
 }
@@ -110,9 +116,11 @@ impl Task {
             suspender: Cell::new(None),
             result: RefCell::new(None),
             joiners: WaitList::new(),
+            first_joiner: RefCell::new(None),
             links: RefCell::new(Vec::new()),
             detached: Cell::new(false),
             panic_report: RefCell::new(None),
+            stack_info: None,
             locals: RefCell::new(Vec::new()),
         }
     }
@@ -267,6 +275,10 @@ impl Task {
         drop(locals);
         let panicked = matches!(result, Err(JoinError::Panicked(_)));
         *self.result.borrow_mut() = Some(result);
+        let first = self.first_joiner.borrow_mut().take();
+        if let Some(w) = first {
+            w.wake();
+        }
         self.joiners.notify_all();
         let links = std::mem::take(&mut *self.links.borrow_mut());
         for link in links {
@@ -311,7 +323,9 @@ impl Drop for Task {
         // at thread exit leak its stack instead (its destructors may need the hub, and one
         // parked inside a libc hook must never be unwound).
         if hub::alive() {
-            let stand_in = Rc::new(Task::blank(self.id, self.name.clone(), TaskState::Running));
+            let mut record = Task::blank(self.id, self.name.clone(), TaskState::Running);
+            record.stack_info = self.stack_info.clone();
+            let stand_in = Rc::new(record);
             stand_in.suspender.set(self.suspender.get());
             Hub::current().unwind_orphan(co, stand_in);
         } else {
@@ -417,13 +431,16 @@ impl Builder {
         let id = hub.next_id();
         let name: Option<Box<str>> = self.name.map(Into::into);
         let size = self.stack_size.unwrap_or_else(stack::default_stack_size);
-        let co = TaskCoroutine::new(size, id, name.clone(), move |sus, first| {
+        let (mut co, info) = TaskCoroutine::new(size, id, name.clone(), move |sus, first| {
             if first == Signal::Unwind {
                 return;
             }
             run_body(sus, f);
         })?;
-        let task = Rc::new(Task::blank(id, name, TaskState::New));
+        let mut record = Task::blank(id, name, TaskState::New);
+        record.stack_info = Some(info);
+        let task = Rc::new(record);
+        co.set_info(task.stack_info.as_ref().expect("set above"));
         *task.coroutine.borrow_mut() = Some(co);
         hub.schedule(task.clone());
         Ok(JoinHandle {
@@ -539,7 +556,26 @@ pub(crate) fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<()
         if std::ptr::eq(&**task, Hub::current().current_ref()) {
             panic!("a greenlet cannot join itself");
         }
-        task.joiners.wait(deadline).map_err(|e| match e {
+        let slot_free = task
+            .first_joiner
+            .borrow()
+            .as_ref()
+            .is_none_or(|w| !w.is_pending());
+        let r = if slot_free {
+            // A finish is a broadcast, so leaving early passes nothing on: just clear the slot.
+            let w = Waiter::new();
+            *task.first_joiner.borrow_mut() = Some(w.waker());
+            let r = w.wait(deadline);
+            let mut slot = task.first_joiner.borrow_mut();
+            if slot.as_ref().is_some_and(|x| w.owns(x)) {
+                *slot = None;
+            }
+            drop(slot);
+            r.map_err(crate::waiter::raise)
+        } else {
+            task.joiners.wait(deadline)
+        };
+        r.map_err(|e| match e {
             crate::waiter::WaitError::TimedOut => JoinError::TimedOut,
             crate::waiter::WaitError::LoopExit => JoinError::LoopExit,
         })?;

@@ -238,6 +238,11 @@ impl Waiter {
         }
     }
 
+    /// Whether `w` is a waker of this park.
+    pub(crate) fn owns(&self, w: &Waker) -> bool {
+        Rc::ptr_eq(&w.task, &self.task) && w.epoch == self.epoch
+    }
+
     /// Whether a waker (rather than a timer or an interrupt) woke this park.
     pub fn was_woken(&self) -> bool {
         self.reason() == Some(Reason::Woken)
