@@ -225,21 +225,18 @@ impl Hub {
 
     /// Leaves the current greenlet (or root) for the hub until something schedules it again.
     /// The caller has set up its wake sources and checks why it was resumed.
+    ///
+    /// Inlined on purpose: every stack switch leaves the CPU's return-address predictor out
+    /// of step, so each function return between the blocking call and the switch costs a
+    /// mispredict. Fewer frames around the switch are measurably faster.
+    #[inline(always)]
     pub(crate) fn switch_out(&self, me: &Rc<Task>) {
         if greenlet::in_explicit_greenlet() {
-            panic!(
-                "sprout: blocking on the hub from inside a greenlet::Greenlet is not supported; \
-                 run hub work in a greenlet made with sprout::spawn"
-            );
+            explicit_block_panic();
         }
         self.switches.set(self.switches.get() + 1);
         if me.is_root() {
-            if self.in_loop.get() {
-                panic!("sprout: a link callback or timer action tried to block the hub loop");
-            }
-            me.state.set(TaskState::Suspended);
-            self.run_loop();
-            me.state.set(TaskState::Running);
+            self.park_root(me);
         } else {
             me.state.set(TaskState::Suspended);
             let sus = me
@@ -254,6 +251,17 @@ impl Hub {
                 panic::resume_unwind(Box::new(greenlet::GreenletExit));
             }
         }
+    }
+
+    /// The root's side of `switch_out`: run the loop on this stack until the root is woken.
+    #[inline(never)]
+    fn park_root(&self, me: &Rc<Task>) {
+        if self.in_loop.get() {
+            panic!("sprout: a link callback or timer action tried to block the hub loop");
+        }
+        me.state.set(TaskState::Suspended);
+        self.run_loop();
+        me.state.set(TaskState::Running);
     }
 
     /// Queues the current greenlet behind the ready ones and switches out (gevent's
@@ -299,6 +307,7 @@ impl Hub {
     }
 
     /// Resumes one greenlet until it suspends or finishes.
+    #[inline(always)]
     fn run_task(&self, task: Rc<Task>) {
         if task.state.get() == TaskState::Dead {
             return;
@@ -378,6 +387,15 @@ impl Hub {
     pub(crate) fn switches(&self) -> u64 {
         self.switches.get()
     }
+}
+
+#[cold]
+#[inline(never)]
+fn explicit_block_panic() -> ! {
+    panic!(
+        "sprout: blocking on the hub from inside a greenlet::Greenlet is not supported; \
+         run hub work in a greenlet made with sprout::spawn"
+    )
 }
 
 /// The number of times greenlets (or the root) on this thread have switched out to the hub.

@@ -18,6 +18,7 @@ mod sys;
 mod task;
 pub mod time;
 mod timer;
+mod value;
 pub mod wait_list;
 pub mod waiter;
 

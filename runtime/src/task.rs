@@ -52,7 +52,7 @@ pub(crate) enum TaskState {
 }
 
 /// The result stored by a finished greenlet.
-type Stored = Result<Box<dyn Any>, JoinError>;
+type Stored = Result<crate::value::Value, JoinError>;
 
 /// The hub's record of one greenlet, or of a thread's root code (id 0, no coroutine).
 pub(crate) struct Task {
@@ -258,7 +258,9 @@ impl Task {
         }
     }
 
-    /// Resumes the coroutine once (called by the hub loop only).
+    /// Resumes the coroutine once (called by the hub loop only; inlined there to keep the
+    /// switch close to the loop, see `Hub::switch_out`).
+    #[inline(always)]
     pub(crate) fn resume(&self) -> Step<(), ()> {
         let mut co = self.coroutine.borrow_mut();
         co.as_mut()
@@ -455,7 +457,7 @@ fn run_body<T: 'static, F: FnOnce() -> T>(sus: Suspender<Signal, ()>, f: F) {
     Hub::current().current_ref().suspender.set(Some(sus));
     let r = panic::catch_unwind(AssertUnwindSafe(f));
     let stored: Stored = match r {
-        Ok(v) => Ok(Box::new(v)),
+        Ok(v) => Ok(crate::value::Value::new(v)),
         Err(p) if is_exit(&*p) => Err(JoinError::Killed),
         Err(p) => match p.downcast::<TimeoutSignal>() {
             Ok(_) => Err(JoinError::Panicked(Box::new(Elapsed))),
@@ -544,7 +546,9 @@ impl<T: 'static> JoinHandle<T> {
             .expect("greenlet result already taken");
         self.task.panic_report.borrow_mut().take();
         match stored {
-            Ok(v) => Ok(*v.downcast::<T>().expect("result type matches the handle")),
+            Ok(v) => Ok(v
+                .take::<T>()
+                .unwrap_or_else(|_| unreachable!("result type matches the handle"))),
             Err(e) => Err(e),
         }
     }

@@ -42,6 +42,7 @@ pub fn sleep_until(deadline: Instant) {
 }
 
 /// Lets every other ready greenlet run once, then continues (gevent's `sleep(0)`).
+#[inline]
 pub fn yield_now() {
     if let Err(i) = Hub::current().yield_now() {
         raise(i);

@@ -198,6 +198,7 @@ impl Waiter {
     ///
     /// Returns immediately if a waker already fired, or if a kill or `Timeout` is already
     /// pending for this greenlet.
+    #[inline]
     pub fn wait(&self, deadline: Option<Instant>) -> Result<(), Interrupt> {
         if let Some(i) = self.task.pending_interrupt() {
             // Close the epoch so a later wake of it is a no-op.
