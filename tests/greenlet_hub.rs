@@ -34,7 +34,10 @@ fn blocking_on_the_hub_inside_an_explicit_greenlet_is_a_clear_panic() {
     match g.switch::<(), ()>(()) {
         Err(SwitchError::Panicked(p)) => {
             let msg = panic_message(&*p);
-            assert!(msg.contains("not supported") && msg.contains("sprout::spawn"), "{msg}");
+            assert!(
+                msg.contains("not supported") && msg.contains("sprout::spawn"),
+                "{msg}"
+            );
         }
         other => panic!("expected a clear panic, got {other:?}"),
     }
