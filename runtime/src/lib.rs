@@ -11,6 +11,7 @@ compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x8
 
 pub mod greenlet;
 pub mod hub;
+pub mod hubs;
 pub mod local;
 mod reactor;
 mod remote;
@@ -25,6 +26,7 @@ pub mod wait_list;
 pub mod waiter;
 
 pub use hub::{current_id, current_name, switch_count};
+pub use hubs::{run_threads, Hubs};
 pub use task::{
     iwait, joinall, killall, spawn, spawn_later, wait_any, Builder, JoinError, JoinHandle, Joinable,
 };
