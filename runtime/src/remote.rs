@@ -76,7 +76,8 @@ pub(crate) struct Remote {
     /// Completions posted by other threads; pushed by posters, swapped out by the hub.
     queue: Mutex<Posted>,
     /// Raised (under the lock) by a post, lowered (under the lock) by a drain: lets the hub
-    /// skip the lock in passes where nothing was posted.
+    /// skip the lock in passes where nothing was posted. INVARIANT: true whenever the queue
+    /// holds items (both change only under the lock).
     queued: AtomicBool,
 }
 
@@ -173,19 +174,32 @@ impl HubRemote {
 
     /// Delivers completions posted by other threads (see the module docs). `force` takes the
     /// lock even if the `queued` flag looks down (after a blocking poll).
+    #[inline]
     pub(crate) fn drain(&self, force: bool) {
-        let Some(remote) = self.shared.borrow().clone() else {
-            return;
+        // Called on every pass: a borrow and one load when nothing was posted.
+        let posted = match &*self.shared.borrow() {
+            Some(remote) => force || remote.queued.load(Ordering::Acquire),
+            None => false,
         };
-        if !force && !remote.queued.load(Ordering::Acquire) {
-            return;
+        if posted {
+            self.drain_posted();
         }
-        let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
-        {
+    }
+
+    /// Takes the queue under its lock and delivers what it held.
+    #[cold]
+    fn drain_posted(&self) {
+        let mut batch = {
+            let shared = self.shared.borrow();
+            let Some(remote) = &*shared else {
+                return;
+            };
+            let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
             let mut q = remote.queue.lock();
             std::mem::swap(&mut q.items, &mut batch);
             remote.queued.store(false, Ordering::Relaxed);
-        }
+            batch
+        };
         for c in batch.drain(..) {
             self.deliver(c.token, c.value);
         }

@@ -98,6 +98,7 @@ struct State {
     threads: usize,
     /// Workers parked on the condvar and not yet claimed by a wake-up. Incremented by a
     /// worker going idle; decremented by whoever wakes it, or by the worker on timeout.
+    /// INVARIANT: `idle <= threads`.
     idle: usize,
     /// Id for the next worker (names its stealer).
     next_id: u64,
@@ -150,6 +151,7 @@ impl Pool {
     /// Wakes an idle worker, or starts one if none is idle and the pool has room.
     fn wake_one(&'static self) {
         let mut st = self.state.lock();
+        debug_assert!(st.idle <= st.threads, "more idle workers than workers");
         if st.idle > 0 {
             if self.wake.notify_one() {
                 st.idle -= 1;

@@ -193,6 +193,8 @@ pub(crate) fn park<'a, S>(
 ) -> (MutexGuard<'a, S>, Parked) {
     let mutex = MutexGuard::mutex(&guard);
     if hub::alive() {
+        // The first cross-thread wait of a hub makes its reactor and notifier, here under the
+        // primitive's lock; later waits only take a slot in the hub's slab.
         let waiter = Waiter::new();
         let wait = RemoteWait::new(waiter.waker());
         let id = list(&mut guard).push(Target::Greenlet(wait.remote_waker()));
