@@ -68,22 +68,21 @@ fn a_plain_thread_waits_for_a_greenlet_to_set() {
     let ev = ThreadEvent::new();
     let thread = {
         let ev = ev.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let r = ev.wait_timeout(Duration::from_secs(20));
-            (r, start.elapsed())
-        })
+        std::thread::spawn(move || ev.wait_timeout(Duration::from_secs(20)))
     };
     let ev2 = ev.clone();
     spawn(move || {
-        sprout::sleep(Duration::from_millis(100));
+        // Set only once the thread is parked on the event.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ev2.waiting() == 0 {
+            assert!(Instant::now() < deadline, "the thread never parked");
+            sprout::sleep(Duration::from_millis(2));
+        }
         ev2.set();
     })
     .join()
     .unwrap();
-    let (r, waited) = thread.join().unwrap();
-    assert_eq!(r, Ok(()));
-    assert!(waited >= Duration::from_millis(50), "it really waited");
+    assert_eq!(thread.join().unwrap(), Ok(()));
 }
 
 #[test]

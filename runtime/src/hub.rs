@@ -26,8 +26,9 @@
 //! # LoopExit
 //!
 //! If the root is blocked and nothing is ready, no timer is armed, no greenlet waits on an fd
-//! and no cross-thread wait is pending, nothing could ever wake anybody: the root's blocking
-//! call returns a "would block forever" error ([`crate::WaitError::LoopExit`],
+//! and no cross-thread wait is pending (a thread-pool job, or a wait on one of `sync`'s
+//! `Thread*` types: another thread may complete those), nothing could ever wake anybody: the
+//! root's blocking call returns a "would block forever" error ([`crate::WaitError::LoopExit`],
 //! [`crate::JoinError::LoopExit`]) instead of hanging. Greenlets parked forever stay parked.
 
 use std::cell::{Cell, RefCell};
