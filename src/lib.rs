@@ -27,14 +27,22 @@
 //! primitives greenlets coordinate with (Event, AsyncResult, locks, queues, Channel, Pool and
 //! Group, all on one FIFO wait list), and [`local`] greenlet-local storage.
 //!
+//! Work that cannot cooperate (file I/O, DNS, CPU-heavy or C calls) goes to the process's
+//! [`threadpool`] with [`spawn_blocking`]: it runs on an OS thread while only the calling
+//! greenlet parks, and its result wakes the hub through the poller's cross-thread notifier.
+//! The `Thread*` types in [`sync`] carry events, results and items between threads and hubs.
+//! [`run_threads`] (or [`Hubs`]) starts one hub per thread, for one per core.
+//!
 //! Linux on x86-64 only.
 
 pub use sprout_runtime::{
-    current_id, current_name, iwait, joinall, killall, sleep, sleep_until, spawn, spawn_later,
-    switch_count, wait_any, with_timeout, yield_now, Builder, Elapsed, Interrupt, JoinError,
-    JoinHandle, Joinable, Timeout, WaitError, WaitList, Waiter, Waker,
+    current_id, current_name, iwait, joinall, killall, run_threads, sleep, sleep_until, spawn,
+    spawn_blocking, spawn_later, switch_count, wait_any, with_timeout, yield_now, Builder, Elapsed,
+    Hubs, Interrupt, JoinError, JoinHandle, Joinable, Timeout, WaitError, WaitList, Waiter, Waker,
 };
-pub use sprout_runtime::{greenlet, hub, local, stack, sync, time, wait_list, waiter};
+pub use sprout_runtime::{
+    greenlet, hub, hubs, local, stack, sync, threadpool, time, wait_list, waiter,
+};
 
 /// Cooperative sockets and fd waits: `std::net` look-alikes that park only the calling
 /// greenlet (gevent's `gevent.socket`).

@@ -18,14 +18,17 @@
 //!    greenlet: when it comes up, its blocking call returns.
 //! 2. **Poll** the reactor: without blocking if anything is ready; otherwise blocking until the
 //!    earliest timer deadline (or indefinitely if only I/O or cross-thread work is pending).
-//!    Skipped entirely while no fd was ever registered and something is ready.
+//!    Skipped entirely while no fd was ever registered and something is ready. Then
+//!    **completions posted by other threads** (thread-pool results, cross-thread events) are
+//!    delivered, in posting order, waking their greenlets (see `remote`).
 //! 3. **Timers** whose deadline has passed fire, in deadline order (the clock is read once).
 //!
 //! # LoopExit
 //!
 //! If the root is blocked and nothing is ready, no timer is armed, no greenlet waits on an fd
-//! and no cross-thread wait is pending, nothing could ever wake anybody: the root's blocking
-//! call returns a "would block forever" error ([`crate::WaitError::LoopExit`],
+//! and no cross-thread wait is pending (a thread-pool job, or a wait on one of `sync`'s
+//! `Thread*` types: another thread may complete those), nothing could ever wake anybody: the
+//! root's blocking call returns a "would block forever" error ([`crate::WaitError::LoopExit`],
 //! [`crate::JoinError::LoopExit`]) instead of hanging. Greenlets parked forever stay parked.
 
 use std::cell::{Cell, RefCell};
@@ -37,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use crate::greenlet::{self, Step};
 use crate::reactor::Reactor;
+use crate::remote::HubRemote;
 use crate::task::{Signal, Task, TaskCoroutine, TaskState};
 use crate::timer::TimerQueue;
 use crate::waiter::Reason;
@@ -69,6 +73,9 @@ pub(crate) struct Hub {
     /// Waits pending outside this hub (thread pool jobs, cross-thread events): each may wake
     /// a greenlet through the reactor's notifier, so they count against LoopExit.
     external_waits: Cell<usize>,
+    /// Cross-thread wake-ups: the registered waits and the completion queue other threads
+    /// post to (see `remote`).
+    pub(crate) remote: HubRemote,
 }
 
 thread_local! {
@@ -97,6 +104,7 @@ impl Drop for Teardown {
             drop(ready);
             let timers = std::mem::take(&mut *hub.timers.borrow_mut());
             drop(timers);
+            hub.remote.close();
             let reactor = hub.reactor.borrow_mut().take();
             drop(reactor);
         }
@@ -156,6 +164,7 @@ impl Hub {
                 next_id: Cell::new(0),
                 in_loop: Cell::new(false),
                 external_waits: Cell::new(0),
+                remote: HubRemote::new(),
             }));
             STATE.with(|s| s.set(1));
             HUB_PTR.with(|h| h.set(hub));
@@ -208,6 +217,18 @@ impl Hub {
                 created
             }
         }
+    }
+
+    /// A wait that another thread may complete has begun (see `remote`): no LoopExit until
+    /// it ends.
+    pub(crate) fn external_wait_begin(&self) {
+        self.external_waits.set(self.external_waits.get() + 1);
+    }
+
+    /// A wait begun with `external_wait_begin` has ended.
+    pub(crate) fn external_wait_end(&self) {
+        debug_assert!(self.external_waits.get() > 0, "unbalanced external wait");
+        self.external_waits.set(self.external_waits.get() - 1);
     }
 
     /// The reactor if it exists.
@@ -333,6 +354,7 @@ impl Hub {
                     r.poll(Some(Duration::ZERO));
                 }
             }
+            self.remote.drain(false);
         } else {
             let next = self.timers.borrow().next_deadline();
             let io_pending = self
@@ -347,6 +369,7 @@ impl Hub {
             }
             let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
             self.reactor().poll(timeout);
+            self.remote.drain(true);
         }
         if !self.timers.borrow().is_empty() {
             let now = Instant::now();

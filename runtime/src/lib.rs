@@ -1,21 +1,25 @@
 //! sprout's runtime: greenlets, the per-thread hub, timers, the waiter protocol, sync
-//! primitives and greenlet-locals.
+//! primitives, greenlet-locals, the thread pool and cross-thread wake-ups.
 //!
 //! Use it through the `sprout` facade crate. See `hub` for who runs where and the loop's run
 //! order, `waiter` for the protocol every blocking call follows, `greenlet` for the
-//! explicit-switch layer, and `sync` for Event, locks, queues and pools.
+//! explicit-switch layer, `sync` for Event, locks, queues and pools (and their cross-thread
+//! versions), `threadpool` for blocking work on OS threads, and `hubs` for one hub per core.
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x86-64 switch)");
 
 pub mod greenlet;
 pub mod hub;
+pub mod hubs;
 pub mod local;
 pub mod reactor;
+mod remote;
 pub mod stack;
 pub mod sync;
 mod sys;
 mod task;
+pub mod threadpool;
 pub mod time;
 mod timer;
 mod value;
@@ -23,9 +27,11 @@ pub mod wait_list;
 pub mod waiter;
 
 pub use hub::{current_id, current_name, switch_count};
+pub use hubs::{run_threads, Hubs};
 pub use task::{
     iwait, joinall, killall, spawn, spawn_later, wait_any, Builder, JoinError, JoinHandle, Joinable,
 };
+pub use threadpool::spawn_blocking;
 pub use time::{sleep, sleep_until, with_timeout, yield_now, Elapsed, Timeout};
 pub use wait_list::WaitList;
 pub use waiter::{Interrupt, WaitError, Waiter, Waker};

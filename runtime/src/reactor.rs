@@ -58,6 +58,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::hub::{self, Hub};
@@ -138,8 +139,9 @@ struct Slot {
 
 /// One hub's epoll reactor.
 pub(crate) struct Reactor {
-    /// The epoll instance and its cross-thread notifier.
-    poller: polling::Poller,
+    /// The epoll instance and its cross-thread notifier; shared with other threads only for
+    /// `notify` (see `remote`).
+    poller: Arc<polling::Poller>,
     /// Buffer for `epoll_wait`, reused across polls.
     events: RefCell<Vec<libc::epoll_event>>,
     /// Per-fd readiness, indexed by fd number; grows on demand.
@@ -174,12 +176,17 @@ impl Reactor {
     /// Creates the epoll instance.
     pub(crate) fn new() -> io::Result<Reactor> {
         Ok(Reactor {
-            poller: polling::Poller::new()?,
+            poller: Arc::new(polling::Poller::new()?),
             events: RefCell::new(vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_CAP]),
             slots: RefCell::new(Vec::new()),
             registered: Cell::new(0),
             waiters: Cell::new(0),
         })
+    }
+
+    /// The poller, for other threads to `notify` this hub (see `remote`).
+    pub(crate) fn notifier(&self) -> Arc<polling::Poller> {
+        self.poller.clone()
     }
 
     /// Whether any fd is registered (a non-blocking poll can find something).

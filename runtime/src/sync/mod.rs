@@ -12,6 +12,9 @@
 //! | [`LifoQueue`], [`PriorityQueue`], [`JoinableQueue`] | same | other orders; `task_done`/`join` |
 //! | [`Channel`] | `Channel` | a rendezvous: put waits for a getter |
 //! | [`Group`], [`Pool`] | same | greenlets managed together; a pool caps how many live |
+//! | [`ThreadEvent`] | `Event` | an `Event` any thread can set or wait on |
+//! | [`ThreadAsyncResult`] | `AsyncResult` | an `AsyncResult` any thread can set or wait for |
+//! | [`thread_channel`] | (`queue.Queue`) | an unbounded channel between threads and greenlets |
 //!
 //! ```
 //! use sprout_runtime::sync::{Channel, Event};
@@ -45,7 +48,17 @@
 //!   release on the way out.
 //! - **Handles are cheap clones** (`Rc`): clones are the same event, queue or pool.
 //!   [`Mutex`] is the exception, shaped like `std::sync::Mutex`: share it with `Rc`.
-//! - Everything is `!Send`: for greenlets of one hub. Cross-thread versions come separately.
+//! - Everything is `!Send`: for greenlets of one hub, except the `Thread*` types.
+//!
+//! # Across threads
+//!
+//! [`ThreadEvent`], [`ThreadAsyncResult`] and [`thread_channel`] are `Send + Sync`. Any thread
+//! sets or sends on them; a greenlet waiting on one parks only itself and is woken through
+//! its hub's cross-thread notifier, and a thread without a hub blocks. They keep their state
+//! under a `parking_lot::Mutex`, held only for short steps, and stand on one cross-thread
+//! wait list, as the types above stand on [`WaitList`](crate::WaitList). A greenlet's wait
+//! on one counts as a cross-thread wait: its hub never reports LoopExit while it lasts,
+//! since another thread may complete it.
 
 mod async_result;
 mod channel;
@@ -55,6 +68,10 @@ pub mod pool;
 pub mod queue;
 mod rlock;
 mod semaphore;
+mod thread_channel;
+mod thread_event;
+mod thread_result;
+mod thread_wait_list;
 
 pub use crate::waiter::WaitError;
 pub use async_result::{AsyncResult, GetError};
@@ -65,3 +82,7 @@ pub use pool::{Group, ImapUnordered, Pool};
 pub use queue::{Iter, JoinableQueue, LifoQueue, PriorityQueue, PutError, Queue, QueueError};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Semaphore, SemaphoreGuard};
+pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError};
+pub use thread_channel::{thread_channel, RecvIter, ThreadReceiver, ThreadSender};
+pub use thread_event::ThreadEvent;
+pub use thread_result::ThreadAsyncResult;
