@@ -10,29 +10,87 @@
 //! It prints `listening on ADDR` (the address actually bound, so `--addr 127.0.0.1:0` works)
 //! and serves until killed. Try it with `nc 127.0.0.1 7788`, or load it with
 //! `cargo run --release --example echo_load -- --addr 127.0.0.1:7788`.
+//!
+//! `--threads N` (default 1) runs N hub threads, each accepting on its own `SO_REUSEPORT`
+//! listener on the same port: thread-per-core, shared nothing. With the default the process
+//! has exactly one OS thread.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Barrier;
 use std::time::Duration;
 
 use sprout::net::{TcpListener, TcpStream};
+use sprout::sync::ThreadAsyncResult;
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:7788");
+    let mut threads = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
+            "--threads" => {
+                threads = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--threads needs a positive number")
+            }
             other => {
-                eprintln!("usage: echo [--addr HOST:PORT]  (unknown argument {other:?})");
+                eprintln!(
+                    "usage: echo [--addr HOST:PORT] [--threads N]  (unknown argument {other:?})"
+                );
                 std::process::exit(2);
             }
         }
     }
 
-    let listener = TcpListener::bind(&addr)?;
-    println!("listening on {}", listener.local_addr()?);
-    io::stdout().flush()?;
+    if threads == 1 {
+        let listener = TcpListener::bind(&addr)?;
+        announce(listener.local_addr()?)?;
+        serve(listener)
+    } else {
+        // Thread 0 binds first (port 0 picks the port); the others join it on that port.
+        let first: ThreadAsyncResult<SocketAddr, String> = ThreadAsyncResult::new();
+        let all_bound = Barrier::new(threads);
+        let results = sprout::Hubs::new(threads)
+            .name("echo")
+            .run(|i| -> io::Result<()> {
+                let listener = if i == 0 {
+                    match TcpListener::bind_reuse_port(&addr).and_then(|l| Ok((l.local_addr()?, l)))
+                    {
+                        Ok((a, l)) => {
+                            let _ = first.set(a);
+                            l
+                        }
+                        Err(e) => {
+                            let _ = first.set_error(e.to_string());
+                            return Err(e);
+                        }
+                    }
+                } else {
+                    let a = first
+                        .get()
+                        .map_err(|e| io::Error::other(format!("{e:?}")))?;
+                    TcpListener::bind_reuse_port(a)?
+                };
+                all_bound.wait();
+                if i == 0 {
+                    announce(listener.local_addr()?)?;
+                }
+                serve(listener)
+            })?;
+        results.into_iter().collect()
+    }
+}
 
+fn announce(addr: SocketAddr) -> io::Result<()> {
+    println!("listening on {addr}");
+    io::stdout().flush()
+}
+
+fn serve(listener: TcpListener) -> io::Result<()> {
     loop {
         match listener.accept() {
             Ok((conn, _peer)) => {

@@ -39,13 +39,13 @@
 //! kernel options. Sockets belong to their thread (`!Send`). Code outside any greenlet can
 //! use them too: its blocking call runs the thread's hub loop until it can continue.
 //!
-//! Raw libc calls live in `sys` only. Host names are resolved inline with std's
-//! `ToSocketAddrs`, which blocks the thread during a DNS lookup (a thread-pool resolver is
-//! planned); pass `SocketAddr`s to stay fully cooperative.
+//! Raw libc calls live in `sys` only. Host names are resolved on the thread pool (see
+//! [`lookup_host`] and [`ToSocketAddrs`]), so a slow resolver never blocks the hub.
 
 mod convert;
 mod fd_stream;
 mod io;
+mod resolve;
 mod socket;
 mod sys;
 mod tcp;
@@ -54,6 +54,7 @@ mod unix;
 mod wait;
 
 pub use fd_stream::FdStream;
+pub use resolve::{lookup_host, ToSocketAddrs};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};

@@ -171,6 +171,39 @@ impl RawAddr {
     }
 }
 
+/// A listening TCP socket on `addr` (non-blocking, close-on-exec) with `SO_REUSEADDR`, and
+/// `SO_REUSEPORT` when `reuse_port` is set, so several sockets (one per hub thread) can
+/// listen on one port and the kernel spreads connections across them.
+pub(crate) fn tcp_listen(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    let fd = socket(domain, libc::SOCK_STREAM)?;
+    let one: libc::c_int = 1;
+    let mut opts = vec![libc::SO_REUSEADDR];
+    if reuse_port {
+        opts.push(libc::SO_REUSEPORT);
+    }
+    for opt in opts {
+        syscall!(setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            &one as *const libc::c_int as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t
+        ))?;
+    }
+    let raw = RawAddr::from_inet(addr);
+    syscall!(bind(
+        fd.as_raw_fd(),
+        &raw.storage as *const _ as *const libc::sockaddr,
+        raw.len
+    ))?;
+    syscall!(listen(fd.as_raw_fd(), backlog))?;
+    Ok(fd)
+}
+
 /// Starts connecting `fd` to `addr` (`EINPROGRESS` or `EAGAIN` if it cannot finish at once).
 pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<()> {
     syscall!(connect(

@@ -1,12 +1,13 @@
 //! TCP: [`TcpListener`] and [`TcpStream`], mirroring `std::net`.
 //!
-//! Host names given to `bind` and `connect` are resolved with std's `ToSocketAddrs`, inline:
-//! a lookup that has to ask a DNS server blocks the whole thread (every greenlet on it) until
-//! it answers. Resolving on a thread pool is planned; pass `SocketAddr`s to stay cooperative.
+//! Host names given to `bind` and `connect` are resolved on the thread pool (see
+//! [`ToSocketAddrs`]): a slow DNS server parks only the calling greenlet.
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
+
+use crate::resolve::ToSocketAddrs;
 use std::time::Duration;
 
 use crate::convert::fd_conversions;
@@ -61,8 +62,8 @@ fn each_addr<A: ToSocketAddrs, T>(
     mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
-        match f(&a) {
+    for a in &addr.to_socket_addrs()? {
+        match f(a) {
             Ok(v) => return Ok(v),
             Err(e) => last = Some(e),
         }
@@ -76,10 +77,26 @@ fn each_addr<A: ToSocketAddrs, T>(
 }
 
 impl TcpListener {
-    /// Binds to `addr` and listens (std's `SO_REUSEADDR` and backlog). Port 0 picks a free
-    /// port; see [`local_addr`](Self::local_addr).
+    /// Binds to `addr` and listens (`SO_REUSEADDR`, std's backlog of 128). Port 0 picks a
+    /// free port; see [`local_addr`](Self::local_addr). A host name is resolved on the
+    /// thread pool.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        TcpListener::from_std(std::net::TcpListener::bind(addr)?)
+        each_addr(addr, |a| TcpListener::listen_on(a, false))
+    }
+
+    /// Like [`bind`](Self::bind), with `SO_REUSEPORT`: every hub thread binds its own
+    /// listener to the same port and the kernel spreads incoming connections across them
+    /// (thread-per-core, shared nothing; see `sprout::Hubs`). All listeners on the port must
+    /// be bound this way.
+    pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(addr, |a| TcpListener::listen_on(a, true))
+    }
+
+    fn listen_on(addr: &SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+        let fd = sys::tcp_listen(addr, reuse_port, 128)?;
+        Ok(TcpListener {
+            sock: Socket::new(fd, false)?,
+        })
     }
 
     /// Accepts a connection, parking the calling greenlet until one arrives.
@@ -136,7 +153,7 @@ impl<'a> Iterator for Incoming<'a> {
 
 impl TcpStream {
     /// Connects to `addr`, trying each address it resolves to in turn; parks the calling
-    /// greenlet while the handshake runs. Name resolution is inline (see the module docs).
+    /// greenlet while the handshake runs (and while a host name is looked up on the thread pool).
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         each_addr(addr, |a| TcpStream::connect_addr(a, None))
     }

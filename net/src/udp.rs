@@ -1,10 +1,12 @@
 //! UDP: [`UdpSocket`], mirroring `std::net::UdpSocket`.
 //!
-//! Host names are resolved inline with std's `ToSocketAddrs` (see the `tcp` module docs).
+//! Host names are resolved on the thread pool (see [`ToSocketAddrs`]).
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::resolve::ToSocketAddrs;
 use std::time::Duration;
 
 use crate::convert::fd_conversions;
@@ -25,14 +27,15 @@ type Std = std::net::UdpSocket;
 /// The first address `addr` resolves to, as std's `send_to` uses.
 fn first_addr<A: ToSocketAddrs>(addr: A) -> io::Result<SocketAddr> {
     addr.to_socket_addrs()?
-        .next()
+        .first()
+        .copied()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
 }
 
 impl UdpSocket {
     /// Binds to `addr` (port 0 picks a free port).
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(Std::bind(addr)?)
+        UdpSocket::from_std(Std::bind(&addr.to_socket_addrs()?[..])?)
     }
 
     /// Receives one datagram and its sender, parking until one arrives. A datagram larger
@@ -59,7 +62,8 @@ impl UdpSocket {
     /// Sets the default peer for [`send`](Self::send) and the only source
     /// [`recv`](Self::recv) accepts.
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
-        self.sock.view(|s: &Std| s.connect(addr))
+        let addrs = addr.to_socket_addrs()?;
+        self.sock.view(|s: &Std| s.connect(&addrs[..]))
     }
 
     /// Sends one datagram to the connected peer.
