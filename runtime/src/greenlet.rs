@@ -32,7 +32,14 @@
 //!
 //! Errors, not undefined behaviour: switching to a dead greenlet or to oneself is a
 //! [`SwitchError`]; switching to another thread's greenlet is impossible because [`Greenlet`]
-//! is `!Send`.
+//! is `!Send`, which the compiler checks:
+//!
+//! ```compile_fail
+//! use sprout_runtime::greenlet::Greenlet;
+//!
+//! let g = Greenlet::new(|x: u32| x);
+//! std::thread::spawn(move || g.switch::<u32, u32>(1)); // error: `Rc<..>` cannot be sent
+//! ```
 //!
 //! # Panics, kill and drop
 //!
