@@ -75,7 +75,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::hub;
 use crate::remote::RemoteWait;
-use crate::waiter::{raise, Waiter};
+use crate::waiter::{raise, Interrupt, Waiter};
 
 /// A job: the caller's closure wrapped with the completion that wakes it.
 type Job = Box<dyn FnOnce() + Send>;
@@ -263,8 +263,28 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    match spawn_blocking_interruptible(f) {
+        Ok(v) => v,
+        Err(i) => {
+            // Kill and `Timeout` unwind here; LoopExit and a timeout cannot happen: the wait
+            // has no deadline and counts as a cross-thread wait.
+            let e = raise(i);
+            unreachable!("sprout: a thread-pool wait ended with {e}")
+        }
+    }
+}
+
+/// Like [`spawn_blocking`], but a kill or `Timeout` of the calling greenlet comes back as
+/// `Err` instead of unwinding (the kill stays pending and is raised at the caller's next
+/// suspension point). For callers that must not unwind, such as libc hooks. The job still
+/// runs to its end; its result is dropped when it arrives.
+pub fn spawn_blocking_interruptible<F, T>(f: F) -> Result<T, Interrupt>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     if IN_POOL.with(Cell::get) || !hub::alive() || thread::panicking() {
-        return f();
+        return Ok(f());
     }
     let mut waiter = Waiter::new();
     let wait = RemoteWait::new(waiter.waker());
@@ -276,10 +296,7 @@ where
     loop {
         if let Err(i) = waiter.wait(None) {
             drop(wait);
-            // Kill and `Timeout` unwind here; LoopExit and a timeout cannot happen: the wait has
-            // no deadline and counts as a cross-thread wait.
-            let e = raise(i);
-            unreachable!("sprout: a thread-pool wait ended with {e}");
+            return Err(i);
         }
         if let Some(v) = wait.take_value() {
             drop(wait);
@@ -287,7 +304,7 @@ where
                 .downcast::<thread::Result<T>>()
                 .expect("a pool job completes with its own result type");
             return match outcome {
-                Ok(v) => v,
+                Ok(v) => Ok(v),
                 Err(p) => panic::resume_unwind(p),
             };
         }
