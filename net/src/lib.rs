@@ -39,13 +39,18 @@
 //! kernel options. Sockets belong to their thread (`!Send`). Code outside any greenlet can
 //! use them too: its blocking call runs the thread's hub loop until it can continue.
 //!
+//! [`StreamServer`] is gevent's accept loop with a greenlet per connection, and [`http`] a
+//! blocking-style HTTP/1.1 server on top of it.
+//!
 //! Raw libc calls live in `sys` only. Host names are resolved inline with std's
 //! `ToSocketAddrs`, which blocks the thread during a DNS lookup (a thread-pool resolver is
 //! planned); pass `SocketAddr`s to stay fully cooperative.
 
 mod convert;
 mod fd_stream;
+pub mod http;
 mod io;
+mod server;
 mod socket;
 mod sys;
 mod tcp;
@@ -54,6 +59,7 @@ mod unix;
 mod wait;
 
 pub use fd_stream::FdStream;
+pub use server::StreamServer;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};
