@@ -272,3 +272,30 @@ pub fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T
     );
     t.join().expect("client thread panicked")
 }
+
+/// Starts `examples/NAME --addr 127.0.0.1:0` and returns it with the address it prints.
+pub fn spawn_server_example(name: &str) -> (ChildGuard, SocketAddr) {
+    let child = Command::new(crate::support::example_path(name))
+        .args(["--addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn the {name} example: {e}"));
+    let mut guard = ChildGuard { child };
+    let stdout = guard.child.stdout.take().expect("piped stdout");
+    let out = FdStream::new(OwnedFd::from(stdout)).expect("wrap the child's stdout");
+    out.set_read_timeout(Some(SOON)).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while matches!((&out).read(&mut byte), Ok(1)) && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&line).into_owned();
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{name}: unexpected first line {line:?}"))
+        .parse()
+        .expect("a socket address");
+    (guard, addr)
+}
