@@ -1,59 +1,8 @@
 //! [`StreamServer`]: a TCP accept loop that hands every connection to a handler in its own
 //! greenlet (gevent's `gevent.server.StreamServer`).
 //!
-//! ```
-//! use std::io::{Read, Write};
-//! use std::time::Duration;
-//! use sprout_net::{StreamServer, TcpStream};
-//!
-//! let server = StreamServer::bind("127.0.0.1:0", |mut conn: TcpStream, _peer| {
-//!     let mut buf = [0u8; 64];
-//!     while let Ok(n) = conn.read(&mut buf) {
-//!         if n == 0 || conn.write_all(&buf[..n]).is_err() {
-//!             break;
-//!         }
-//!     }
-//! })?;
-//! server.start()?; // the accept loop runs in a greenlet of its own
-//! let mut client = TcpStream::connect(server.local_addr())?;
-//! client.write_all(b"ping")?;
-//! let mut back = [0u8; 4];
-//! client.read_exact(&mut back)?;
-//! assert_eq!(&back, b"ping");
-//! drop(client);
-//! server.stop(Duration::from_secs(1)); // the handler sees EOF and finishes in time
-//! println!("{}", String::from_utf8_lossy(&back));
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
-//! Output:
-//!
-//! ```text
-//! ping
-//! ```
-//!
-//! # Lifecycle
-//!
-//! 1. **Made** with [`bind`](StreamServer::bind) or [`new`](StreamServer::new) (from a
-//!    listener), then configured: [`pool`](StreamServer::pool) bounds the live handlers,
-//!    [`max_accept`](StreamServer::max_accept) caps the accepts of one loop pass.
-//! 2. **Started** by [`start`](StreamServer::start) (the accept loop becomes a greenlet and
-//!    `start` returns) or [`serve_forever`](StreamServer::serve_forever) (the same, then the
-//!    caller parks until the server is stopped).
-//! 3. **Accepting.** Each connection gets a greenlet running the handler. With a pool, the
-//!    loop waits for a free slot *before* accepting, so excess clients queue in the kernel's
-//!    backlog rather than in the server. After `max_accept` accepts without parking, the loop
-//!    yields so handlers run. Running out of fds (`EMFILE`, `ENFILE`) or any other accept
-//!    failure is logged once per burst on stderr and backed off: the loop waits until a
-//!    connection closes or a delay passes (5 ms, doubling up to 1 s), then tries again, while
-//!    the existing connections are served as usual.
-//! 4. **Stopped** by [`stop`](StreamServer::stop), from any greenlet of the thread: the accept
-//!    loop is killed (the listener closes), handlers still running get until the timeout to
-//!    finish, and the rest are killed. A handler that stops its own server is neither waited
-//!    for nor killed. `serve_forever` then returns.
-//!
-//! A panicking handler ends its own greenlet only: the panic is reported on stderr with the
-//! greenlet's name and the server goes on.
+//! The lifecycle it follows (made, started, accepting with back-off, stopped) is documented
+//! on the type.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -115,8 +64,61 @@ struct Inner {
 
 /// A TCP server running a handler per connection, each in its own greenlet (gevent's
 /// `StreamServer`). Cheap to clone: clones are handles on the same server, so one greenlet
-/// can serve while another stops it. `!Send`. See the [module docs](self) for the
-/// lifecycle.
+/// can serve while another stops it. `!Send`.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use sprout_net::{StreamServer, TcpStream};
+///
+/// let server = StreamServer::bind("127.0.0.1:0", |mut conn: TcpStream, _peer| {
+///     let mut buf = [0u8; 64];
+///     while let Ok(n) = conn.read(&mut buf) {
+///         if n == 0 || conn.write_all(&buf[..n]).is_err() {
+///             break;
+///         }
+///     }
+/// })?;
+/// server.start()?; // the accept loop runs in a greenlet of its own
+/// let mut client = TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"ping")?;
+/// let mut back = [0u8; 4];
+/// client.read_exact(&mut back)?;
+/// assert_eq!(&back, b"ping");
+/// drop(client);
+/// server.stop(Duration::from_secs(1)); // the handler sees EOF and finishes in time
+/// println!("{}", String::from_utf8_lossy(&back));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Output:
+///
+/// ```text
+/// ping
+/// ```
+///
+/// # Lifecycle
+///
+/// 1. **Made** with [`bind`](StreamServer::bind) or [`new`](StreamServer::new) (from a
+///    listener), then configured: [`pool`](StreamServer::pool) bounds the live handlers,
+///    [`max_accept`](StreamServer::max_accept) caps the accepts of one loop pass.
+/// 2. **Started** by [`start`](StreamServer::start) (the accept loop becomes a greenlet and
+///    `start` returns) or [`serve_forever`](StreamServer::serve_forever) (the same, then the
+///    caller parks until the server is stopped).
+/// 3. **Accepting.** Each connection gets a greenlet running the handler. With a pool, the
+///    loop waits for a free slot *before* accepting, so excess clients queue in the kernel's
+///    backlog rather than in the server. After `max_accept` accepts without parking, the loop
+///    yields so handlers run. Running out of fds (`EMFILE`, `ENFILE`) or any other accept
+///    failure is logged once per burst on stderr and backed off: the loop waits until a
+///    connection closes or a delay passes (5 ms, doubling up to 1 s), then tries again, while
+///    the existing connections are served as usual.
+/// 4. **Stopped** by [`stop`](StreamServer::stop), from any greenlet of the thread: the accept
+///    loop is killed (the listener closes), handlers still running get until the timeout to
+///    finish, and the rest are killed. A handler that stops its own server is neither waited
+///    for nor killed. `serve_forever` then returns.
+///
+/// A panicking handler ends its own greenlet only: the panic is reported on stderr with the
+/// greenlet's name and the server goes on.
 #[derive(Clone)]
 pub struct StreamServer {
     /// The shared state.

@@ -50,7 +50,7 @@ use sprout_runtime::waiter::is_interrupt;
 use super::body::Body;
 use super::head::{Fault, Head, Parsed};
 use super::request::Request;
-use super::response::{has_body, write_error};
+use super::response::{has_body, write_error, StreamFn};
 use super::server::Shared;
 use super::writer::{send, BodyWriter};
 use crate::tcp::TcpStream;
@@ -304,7 +304,7 @@ impl Conn<'_> {
     /// Runs a streaming body function; returns whether the body was completed.
     fn stream_body(
         &mut self,
-        f: Box<dyn FnOnce(&mut BodyWriter<'_>) -> std::io::Result<()>>,
+        f: StreamFn,
         chunked: bool,
     ) -> bool {
         let mut writer = BodyWriter::new(&self.stream, &mut self.wbuf, chunked);

@@ -14,7 +14,7 @@ use super::date;
 use super::writer::BodyWriter;
 
 /// A function writing a streamed body; see [`Response::stream`].
-type StreamFn = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()>>;
+pub(crate) type StreamFn = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()>>;
 
 /// The body of a [`Response`]: bytes (static or owned), or a function that streams it.
 /// Made with `From` (`&'static str`, `String`, `&'static [u8]`, `Vec<u8>`) or by
