@@ -188,8 +188,7 @@ fn http(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| {
-                            let r =
-                                load.run(shape.pipeline, "/", Until::Batches(shape.batches));
+                            let r = load.run(shape.pipeline, "/", Until::Batches(shape.batches));
                             assert_eq!(r.errors, 0, "{name}: errors under load");
                             r.elapsed
                         })
@@ -198,6 +197,40 @@ fn http(c: &mut Criterion) {
             });
         }
         group.finish();
+    }
+    interleaved(&servers, &shapes);
+}
+
+/// Criterion measures one server after the other, so load from elsewhere on a shared
+/// machine can favour whichever ran in a quiet moment. This summary alternates the servers
+/// in short rounds instead and prints the median requests per second of each.
+fn interleaved(servers: &[(&str, SocketAddr)], shapes: &[Shape]) {
+    const ROUNDS: usize = 5;
+    const ROUND: Duration = Duration::from_millis(1000);
+    println!("interleaved summary: median of {ROUNDS} alternating rounds of {ROUND:?}");
+    for shape in shapes {
+        let loads: Vec<Clients> = servers
+            .iter()
+            .map(|(_, addr)| Clients::connect(*addr, shape.conns))
+            .collect();
+        let mut rps = vec![Vec::new(); servers.len()];
+        for _ in 0..ROUNDS {
+            for (i, load) in loads.iter().enumerate() {
+                let until = Until::Deadline(std::time::Instant::now() + ROUND);
+                let r = load.run(shape.pipeline, "/", until);
+                assert_eq!(r.errors, 0, "{}: errors under load", servers[i].0);
+                rps[i].push(r.rps());
+            }
+        }
+        let line: Vec<String> = servers
+            .iter()
+            .zip(&mut rps)
+            .map(|((name, _), r)| {
+                r.sort_by(f64::total_cmp);
+                format!("{name}={:.0}", r[ROUNDS / 2])
+            })
+            .collect();
+        println!("{} rps: {}", shape.name, line.join(" "));
     }
 }
 

@@ -190,7 +190,10 @@ fn exchange(
             pos = 0;
         }
         if end == buf.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "response too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "response too large",
+            ));
         }
         match c.read(&mut buf[end..])? {
             0 => return Err(io::ErrorKind::UnexpectedEof.into()),
@@ -198,7 +201,10 @@ fn exchange(
         }
     }
     if pos != end {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "unasked-for bytes"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unasked-for bytes",
+        ));
     }
     Ok(())
 }

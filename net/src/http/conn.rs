@@ -9,9 +9,9 @@
 //!    buffered: first **flush** the output buffer (the batch of responses to requests
 //!    answered so far goes out in one write), then read more. Waiting for the first byte of
 //!    a keep-alive request is bounded by the idle timeout (on expiry the connection closes
-//!    without an answer); once a request has started (or from the accept, for a
-//!    connection's first request) the whole head must arrive within the header timeout
-//!    (`408`, slowloris). EOF before a request starts ends the connection quietly. A head
+//!    without an answer); once part of a head has had to wait for the rest (or from the
+//!    accept, for a connection's first request) the whole head must arrive within the
+//!    header timeout (`408`, slowloris). EOF before a request starts ends the connection quietly. A head
 //!    that is malformed, too large, or badly framed is refused (`400`, `413`, `417`, `431`,
 //!    `501`: see `head`).
 //! 2. **Handle.** The handler runs on this greenlet with a [`Request`] borrowing the head
@@ -161,14 +161,11 @@ impl Conn<'_> {
         let config = &self.shared.config;
         loop {
             if self.pos < self.end {
-                let deadline =
-                    *deadline.get_or_insert_with(|| Instant::now() + config.header_timeout);
                 if self.head.parse(&self.rbuf[self.pos..self.end], config)? == Parsed::Complete {
                     return Ok(HeadRead::Ready);
                 }
-                if Instant::now() >= deadline {
-                    return Err(Fault::Timeout);
-                }
+                // The clock is read only for a head that has to wait for more bytes.
+                deadline.get_or_insert_with(|| Instant::now() + config.header_timeout);
             }
             if !self.wbuf.is_empty() && send(&self.stream, &mut self.wbuf, &[]).is_err() {
                 return Ok(HeadRead::Close);
@@ -302,11 +299,7 @@ impl Conn<'_> {
     }
 
     /// Runs a streaming body function; returns whether the body was completed.
-    fn stream_body(
-        &mut self,
-        f: StreamFn,
-        chunked: bool,
-    ) -> bool {
+    fn stream_body(&mut self, f: StreamFn, chunked: bool) -> bool {
         let mut writer = BodyWriter::new(&self.stream, &mut self.wbuf, chunked);
         match panic::catch_unwind(AssertUnwindSafe(|| f(&mut writer))) {
             Ok(Ok(())) => {
