@@ -219,12 +219,18 @@ impl Conn<'_> {
     /// (`Err` when it is already unusable).
     fn respond(&mut self) -> Result<bool, ()> {
         let config = &self.shared.config;
-        let head_end = self.pos + self.head.len;
-        // The body reader needs room after the head.
-        if self.rbuf.len() - head_end < MIN_BODY_ROOM {
-            self.rbuf
-                .resize(head_end + MIN_BODY_ROOM.max(INITIAL_READ_BUF), 0);
+        // The body reader needs room after the head: move the input to the front, and grow
+        // the buffer only if the head itself leaves too little (so the buffer never grows
+        // past the head limit plus the body room, however much is pipelined).
+        if self.rbuf.len() - (self.pos + self.head.len) < MIN_BODY_ROOM {
+            self.rbuf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.rbuf.len() - self.head.len < MIN_BODY_ROOM {
+                self.rbuf.resize(self.head.len + MIN_BODY_ROOM, 0);
+            }
         }
+        let head_end = self.pos + self.head.len;
         let http10 = self.head.minor == 0;
         let (head_bytes, rest) = self.rbuf.split_at_mut(head_end);
         let head_bytes = &head_bytes[self.pos..];

@@ -50,6 +50,16 @@
 //! (the request and its headers are slices of it), the output buffer, the header table. A
 //! `Response::text("...")` of a static string allocates nothing, and a batch of pipelined
 //! responses is one `send`.
+//!
+//! # Cost
+//!
+//! Measured on `examples/http_hello.rs` under `examples/http_load.rs` (loopback, 2 cores),
+//! syscalls per request counted with `perf stat` on the syscall tracepoints (and confirmed
+//! with `strace -c -f`): without pipelining, 2.03 at 50 connections and at 256 (one
+//! `recvfrom`, one `sendto`, and 0.03 of an `epoll_wait`; a short read means the socket is
+//! drained, so no read ends in `EAGAIN`); with 16 requests pipelined per write, 0.127 (one
+//! `recvfrom` and one `sendto` per 16 requests). `benches/http.rs` compares requests per
+//! second with hyper and may_minihttp on the same load.
 
 mod body;
 mod chunked;
