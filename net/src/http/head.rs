@@ -144,10 +144,6 @@ impl Head {
         let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
             return Err(Fault::BadRequest);
         };
-        // The target is handed out as `&str`.
-        if std::str::from_utf8(target.as_bytes()).is_err() {
-            return Err(Fault::BadRequest);
-        }
         self.len = len;
         self.method = span(method.as_bytes());
         self.target = span(target.as_bytes());
@@ -345,6 +341,21 @@ mod tests {
         ] {
             assert_eq!(parse(raw).unwrap_err(), Fault::BadRequest, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn targets_are_utf8_or_refused() {
+        let mut head = Head::new();
+        let config = Config::default();
+        let ok = "GET /caf\u{e9} HTTP/1.1\r\n\r\n".as_bytes();
+        if let Ok(Parsed::Complete) = head.parse(ok, &config) {
+            assert_eq!(
+                &ok[head.target.0 as usize..head.target.1 as usize],
+                "/café".as_bytes()
+            );
+        }
+        let bad = b"GET /caf\xe9 HTTP/1.1\r\n\r\n";
+        assert_eq!(head.parse(bad, &config), Err(Fault::BadRequest));
     }
 
     #[test]
