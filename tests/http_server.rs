@@ -533,3 +533,24 @@ fn a_long_pipelined_stream_is_answered_in_full_and_in_order() {
     }
     writer.join().unwrap();
 }
+
+#[test]
+fn a_stalled_body_is_answered_408_and_the_server_goes_on() {
+    let builder = Server::builder().idle_timeout(Duration::from_millis(300));
+    let (_server, addr) = start(builder, app);
+    for raw in [
+        "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+        "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    ] {
+        let t = Instant::now();
+        let (r, closed) = exchange(addr, raw);
+        assert_eq!(r.status, 408, "{raw:?}");
+        assert!(closed);
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_serving(addr);
+    }
+}

@@ -64,7 +64,9 @@ struct Inner {
 
 /// A TCP server running a handler per connection, each in its own greenlet (gevent's
 /// `StreamServer`). Cheap to clone: clones are handles on the same server, so one greenlet
-/// can serve while another stops it. `!Send`.
+/// can serve while another stops it. Dropping every handle does not stop a started server
+/// (its accept loop keeps it alive, as in gevent); call [`stop`](StreamServer::stop).
+/// `!Send`.
 ///
 /// ```
 /// use std::io::{Read, Write};
