@@ -39,13 +39,18 @@
 //! kernel options. Sockets belong to their thread (`!Send`). Code outside any greenlet can
 //! use them too: its blocking call runs the thread's hub loop until it can continue.
 //!
+//! [`StreamServer`] is gevent's accept loop with a greenlet per connection, and [`http`] a
+//! blocking-style HTTP/1.1 server on top of it.
+//!
 //! Raw libc calls live in `sys` only. Host names are resolved on the thread pool (see
 //! [`lookup_host`] and [`ToSocketAddrs`]), so a slow resolver never blocks the hub.
 
 mod convert;
 mod fd_stream;
+pub mod http;
 mod io;
 mod resolve;
+mod server;
 mod socket;
 mod sys;
 mod tcp;
@@ -55,6 +60,7 @@ mod wait;
 
 pub use fd_stream::FdStream;
 pub use resolve::{lookup_host, ToSocketAddrs};
+pub use server::StreamServer;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};

@@ -319,6 +319,22 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<bool> 
     Ok(was)
 }
 
+/// Seconds since the Unix epoch from `CLOCK_REALTIME_COARSE`: the kernel's last tick,
+/// read from the vDSO without touching the hardware clock (a few ns where a precise read can
+/// cost a hundred on a VM). For the HTTP `Date` header, which needs whole seconds only.
+pub(crate) fn coarse_unix_secs() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match syscall!(clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts)) {
+        Ok(_) => ts.tv_sec.max(0) as u64,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    }
+}
+
 /// Whether `fd` is readable (`write` false) or writable (`write` true) right now, by a
 /// zero-timeout `poll`. An error, a hang-up or a closed fd counts as ready for both.
 pub(crate) fn poll_ready(fd: RawFd, write: bool) -> io::Result<bool> {

@@ -25,6 +25,7 @@
 //!   monkey layer) use the result as an error and leave the kill flag set, so it is raised at
 //!   the next plain-Rust suspension point.
 
+use std::any::Any;
 use std::fmt;
 use std::io;
 use std::panic;
@@ -98,6 +99,14 @@ impl From<WaitError> for io::Error {
 pub(crate) struct TimeoutSignal {
     /// The id of the scope that expired.
     pub(crate) id: u64,
+}
+
+/// Whether a payload caught with `catch_unwind` is one of sprout's own unwinds: a kill
+/// (`GreenletExit`) or an expired `Timeout` scope. Code that catches panics to report them (a
+/// server answering 500 for a panicking handler) must hand these on with
+/// `std::panic::resume_unwind`, never treat them as a failure of its own.
+pub fn is_interrupt(payload: &(dyn Any + Send)) -> bool {
+    payload.is::<GreenletExit>() || payload.is::<TimeoutSignal>()
 }
 
 /// Turns an interrupt into what the public API promises: kill and `Timeout` unwind the

@@ -1,0 +1,230 @@
+//! The chunked transfer coding's decoder (RFC 9112, section 7.1), as a pure state machine.
+//!
+//! The decoder never copies: [`ChunkedDecoder::step`] looks at the buffered input and says
+//! what its first bytes are (body data to hand out, framing to skip, the end of the body), or
+//! that it needs more input. The body reader owns the buffer and the copying. A chunk size
+//! line must start with a hex digit and end in CRLF (extensions are skipped), the data must
+//! be followed by CRLF, and trailer lines are read and dropped. The decoded size counts
+//! against the body limit as each chunk size arrives, before its data is read.
+
+use super::head::Fault;
+
+/// The longest chunk size line (with extensions) or trailer section accepted.
+const MAX_LINE: usize = 4096;
+
+/// Where the decoder is in the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Expecting a chunk size line.
+    Size,
+    /// Inside a chunk's data; the bytes left in it.
+    Data(u64),
+    /// Expecting the CRLF after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty one; bytes of trailer so far.
+    Trailer(usize),
+    /// The body has ended.
+    Done,
+}
+
+/// What the first bytes of the input are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The first `n` bytes (n > 0) are body data; report what was taken with
+    /// [`ChunkedDecoder::consumed`].
+    Data(usize),
+    /// The first `n` bytes are framing, already accounted for: skip them.
+    Skip(usize),
+    /// The body ended after the first `n` bytes (framing); what follows is the next request.
+    Done(usize),
+    /// The input holds no complete piece of framing: read more.
+    NeedMore,
+}
+
+/// Decodes one chunked body.
+#[derive(Clone, Debug)]
+pub(crate) struct ChunkedDecoder {
+    /// Where it is; advanced by `step` and `consumed`.
+    state: State,
+    /// Body bytes announced so far (checked against the limit).
+    total: u64,
+}
+
+impl ChunkedDecoder {
+    /// A decoder at the start of a body.
+    pub(crate) fn new() -> ChunkedDecoder {
+        ChunkedDecoder {
+            state: State::Size,
+            total: 0,
+        }
+    }
+
+    /// Whether the whole body, trailers included, has been decoded.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Classifies the start of `input`; the body may hold at most `max_body` bytes.
+    pub(crate) fn step(&mut self, input: &[u8], max_body: u64) -> Result<Step, Fault> {
+        match self.state {
+            State::Size => {
+                if input.is_empty() {
+                    return Ok(Step::NeedMore);
+                }
+                // httparse reads an empty size as 0; an empty size is malformed.
+                if !input[0].is_ascii_hexdigit() {
+                    return Err(Fault::BadRequest);
+                }
+                match httparse::parse_chunk_size(input) {
+                    Ok(httparse::Status::Complete((n, 0))) => {
+                        self.state = State::Trailer(0);
+                        Ok(Step::Skip(n))
+                    }
+                    Ok(httparse::Status::Complete((n, size))) => {
+                        self.total = self.total.saturating_add(size);
+                        if self.total > max_body {
+                            return Err(Fault::TooLarge);
+                        }
+                        self.state = State::Data(size);
+                        Ok(Step::Skip(n))
+                    }
+                    Ok(httparse::Status::Partial) if input.len() < MAX_LINE => Ok(Step::NeedMore),
+                    Ok(httparse::Status::Partial) | Err(_) => Err(Fault::BadRequest),
+                }
+            }
+            State::Data(left) => {
+                if input.is_empty() {
+                    Ok(Step::NeedMore)
+                } else {
+                    Ok(Step::Data(left.min(input.len() as u64) as usize))
+                }
+            }
+            State::DataEnd => match input {
+                [b'\r', b'\n', ..] => {
+                    self.state = State::Size;
+                    Ok(Step::Skip(2))
+                }
+                [] | [b'\r'] => Ok(Step::NeedMore),
+                _ => Err(Fault::BadRequest),
+            },
+            State::Trailer(seen) => match input.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    let line = &input[..i];
+                    if line.is_empty() || line == b"\r" {
+                        self.state = State::Done;
+                        return Ok(Step::Done(i + 1));
+                    }
+                    if seen + i + 1 > MAX_LINE {
+                        return Err(Fault::HeadersTooLarge);
+                    }
+                    self.state = State::Trailer(seen + i + 1);
+                    Ok(Step::Skip(i + 1))
+                }
+                None if seen + input.len() > MAX_LINE => Err(Fault::HeadersTooLarge),
+                None => Ok(Step::NeedMore),
+            },
+            State::Done => Ok(Step::Done(0)),
+        }
+    }
+
+    /// Records that `n` data bytes of the last [`Step::Data`] were taken.
+    pub(crate) fn consumed(&mut self, n: usize) {
+        if let State::Data(left) = self.state {
+            debug_assert!(n as u64 <= left);
+            let left = left - n as u64;
+            self.state = if left == 0 {
+                State::DataEnd
+            } else {
+                State::Data(left)
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `input` fed in pieces of `piece` bytes; returns the body and the bytes left
+    /// after it.
+    fn decode(input: &[u8], piece: usize, max: u64) -> Result<(Vec<u8>, Vec<u8>), Fault> {
+        let mut d = ChunkedDecoder::new();
+        let mut body = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut fed = 0;
+        loop {
+            match d.step(&buf, max)? {
+                Step::Data(n) => {
+                    body.extend_from_slice(&buf[..n]);
+                    d.consumed(n);
+                    buf.drain(..n);
+                }
+                Step::Skip(n) => {
+                    buf.drain(..n);
+                }
+                Step::Done(n) => {
+                    buf.drain(..n);
+                    buf.extend_from_slice(&input[fed..]);
+                    return Ok((body, buf));
+                }
+                Step::NeedMore => {
+                    assert!(fed < input.len(), "ran out of input");
+                    let end = (fed + piece).min(input.len());
+                    buf.extend_from_slice(&input[fed..end]);
+                    fed = end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decodes_whole_and_byte_by_byte() {
+        let input = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\nGET /";
+        for piece in [1, 2, 3, 7, input.len()] {
+            let (body, rest) = decode(input, piece, 1 << 20).unwrap();
+            assert_eq!(body, b"hello, world", "piece {piece}");
+            assert_eq!(rest, b"GET /", "piece {piece}");
+        }
+    }
+
+    #[test]
+    fn skips_trailers_and_accepts_upper_hex() {
+        let input = b"A\r\n0123456789\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\n";
+        let (body, rest) = decode(input, 4, 100).unwrap();
+        assert_eq!(body, b"0123456789");
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn rejects_malformed_framing() {
+        for bad in [
+            &b"\r\nhello\r\n0\r\n\r\n"[..],
+            b"x\r\n",
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"-5\r\nhello\r\n0\r\n\r\n",
+            b"fffffffffffffffff\r\n",
+        ] {
+            assert_eq!(decode(bad, 3, u64::MAX), Err(Fault::BadRequest), "{bad:?}");
+        }
+        let endless = [b'1'; MAX_LINE + 10];
+        assert_eq!(
+            decode(&[&b"1;"[..], &endless].concat(), 64, 1 << 20),
+            Err(Fault::BadRequest)
+        );
+    }
+
+    #[test]
+    fn enforces_the_body_limit_per_chunk_size() {
+        assert_eq!(
+            decode(b"4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n", 5, 8)
+                .unwrap()
+                .0,
+            b"abcdefgh"
+        );
+        assert_eq!(
+            decode(b"4\r\nabcd\r\n5\r\nefghi\r\n0\r\n\r\n", 5, 8),
+            Err(Fault::TooLarge)
+        );
+    }
+}

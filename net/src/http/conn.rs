@@ -1,0 +1,362 @@
+//! One HTTP/1.1 connection, served by one greenlet: the connection state machine.
+//!
+//! # The protocol
+//!
+//! A connection owns a read buffer, an output buffer and a parsed-head record, all reused for
+//! every request it carries. It loops through these states:
+//!
+//! 1. **Read head.** Parse the buffered bytes (`httparse`). While no complete head is
+//!    buffered: first **flush** the output buffer (the batch of responses to requests
+//!    answered so far goes out in one write), then read more. Waiting for the first byte of
+//!    a keep-alive request is bounded by the idle timeout (on expiry the connection closes
+//!    without an answer); once part of a head has had to wait for the rest (or from the
+//!    accept, for a connection's first request) the whole head must arrive within the
+//!    header timeout (`408`, slowloris). EOF before a request starts ends the connection quietly. A head
+//!    that is malformed, too large, or badly framed is refused (`400`, `413`, `417`, `431`,
+//!    `501`: see `head`).
+//! 2. **Handle.** The handler runs on this greenlet with a [`Request`] borrowing the head
+//!    and a body reader borrowing the rest of the read buffer. It may block. A panic is
+//!    reported on stderr and answered `500`; a kill or `Timeout` passes through.
+//! 3. **Body leftovers.** What the handler did not read of the body is read and dropped
+//!    (up to 64 KiB; past that, or if the client was never sent the `100 Continue` it
+//!    waits for, the connection will close). A body that failed (malformed `400`, too
+//!    large `413`, too slow `408`) replaces the handler's response.
+//! 4. **Respond.** The head and body are appended to the output buffer; a streamed body is
+//!    written through at once. Nothing is sent yet unless the buffer is large (64 KiB) or
+//!    the body is: responses to pipelined requests that are already buffered go out
+//!    together, in order, at step 1's flush.
+//! 5. **Keep-alive or close.** The connection carries another request if the client asked
+//!    for it (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
+//!    `Connection: keep-alive`), the handler did not say `Connection: close`, the body was
+//!    consumed, a streamed body could be delimited (chunked, so not for HTTP/1.0), nothing
+//!    failed, and the server is not stopping. Otherwise the response says
+//!    `Connection: close`, is flushed, the write side is shut down, and the client's last
+//!    bytes are read and dropped for a moment before the socket closes (closing with
+//!    unread input would reset the connection and could destroy the response in flight).
+//!
+//! Any other I/O error (reset, broken pipe, write timeout) ends the connection without an
+//! answer.
+
+use std::cell::Cell;
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use sprout_runtime::greenlet::panic_message;
+use sprout_runtime::waiter::is_interrupt;
+
+use super::body::Body;
+use super::head::{Fault, Head, Parsed};
+use super::request::Request;
+use super::response::{has_body, write_error, StreamFn};
+use super::server::Shared;
+use super::writer::{send, BodyWriter};
+use crate::tcp::TcpStream;
+
+/// Read buffer size of a new connection; grown up to the head limit when a head needs it.
+const INITIAL_READ_BUF: usize = 4096;
+/// Room always left after a head for the body reader.
+const MIN_BODY_ROOM: usize = 1024;
+/// Output buffered past this is sent even if more pipelined requests wait.
+const FLUSH_AT: usize = 64 * 1024;
+/// Bodies larger than this are sent from where they are instead of copied.
+const COPY_BODY_MAX: usize = 16 * 1024;
+/// The most unread body bytes dropped to keep a connection open.
+const DRAIN_MAX: u64 = 64 * 1024;
+/// How long a closing connection reads and drops the client's last bytes.
+const LINGER: Duration = Duration::from_millis(500);
+/// How much it reads while lingering.
+const LINGER_MAX: usize = 256 * 1024;
+
+/// Serves one connection until it closes (the body of a connection greenlet).
+pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(shared.config.idle_timeout));
+    let idle = Rc::new(Cell::new(false));
+    let id = sprout_runtime::current_id();
+    shared.idle.borrow_mut().insert(id, idle.clone());
+    let _registered = Registered { shared, id };
+    let mut conn = Conn {
+        stream,
+        peer,
+        shared,
+        idle,
+        rbuf: vec![0; INITIAL_READ_BUF],
+        pos: 0,
+        end: 0,
+        wbuf: Vec::with_capacity(4096),
+        head: Head::new(),
+    };
+    conn.run();
+}
+
+/// Removes a connection from the server's idle table when it ends, however it ends.
+struct Registered<'s> {
+    /// The server.
+    shared: &'s Shared,
+    /// The connection greenlet's id.
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.idle.borrow_mut().remove(&self.id);
+    }
+}
+
+/// What reading a head came to.
+enum HeadRead {
+    /// A complete head is parsed into `Conn::head`, at `Conn::pos`.
+    Ready,
+    /// The client is gone or idled out: close without an answer.
+    Close,
+}
+
+/// One connection's state; see the module docs for the protocol.
+struct Conn<'s> {
+    /// The socket.
+    stream: TcpStream,
+    /// The client's address.
+    peer: SocketAddr,
+    /// The server's handler, limits and stop flag.
+    shared: &'s Shared,
+    /// Set while waiting for the first byte of a request (the server's `stop` kills such
+    /// connections).
+    idle: Rc<Cell<bool>>,
+    /// The read buffer: `rbuf[pos..end]` is unparsed input. Its length is its capacity.
+    rbuf: Vec<u8>,
+    /// First unparsed byte.
+    pos: usize,
+    /// End of the input read so far.
+    end: usize,
+    /// Responses not yet sent.
+    wbuf: Vec<u8>,
+    /// The current request's parsed head.
+    head: Head,
+}
+
+impl Conn<'_> {
+    fn run(&mut self) {
+        // A connection's first request must arrive within the header timeout of the accept.
+        let mut head_deadline = Some(Instant::now() + self.shared.config.header_timeout);
+        loop {
+            match self.read_head(&mut head_deadline) {
+                Ok(HeadRead::Ready) => {}
+                Ok(HeadRead::Close) => return self.close(false),
+                Err(fault) => return self.refuse(fault),
+            }
+            head_deadline = None;
+            match self.respond() {
+                Ok(true) => {}
+                Ok(false) => return self.close(true),
+                Err(()) => return,
+            }
+        }
+    }
+
+    /// State 1: parse what is buffered; flush and read more until a head is complete.
+    fn read_head(&mut self, deadline: &mut Option<Instant>) -> Result<HeadRead, Fault> {
+        let config = &self.shared.config;
+        loop {
+            if self.pos < self.end {
+                if self.head.parse(&self.rbuf[self.pos..self.end], config)? == Parsed::Complete {
+                    return Ok(HeadRead::Ready);
+                }
+                // The clock is read only for a head that has to wait for more bytes.
+                deadline.get_or_insert_with(|| Instant::now() + config.header_timeout);
+            }
+            if !self.wbuf.is_empty() && send(&self.stream, &mut self.wbuf, &[]).is_err() {
+                return Ok(HeadRead::Close);
+            }
+            let waiting = self.pos == self.end && deadline.is_none();
+            if waiting && self.shared.stopping.get() {
+                return Ok(HeadRead::Close);
+            }
+            if self.pos > 0 {
+                self.rbuf.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+            if self.end == self.rbuf.len() {
+                let limit = config.max_header_bytes + MIN_BODY_ROOM;
+                if self.rbuf.len() >= limit {
+                    return Err(Fault::HeadersTooLarge);
+                }
+                self.rbuf.resize((self.rbuf.len() * 2).min(limit), 0);
+            }
+            let timeout = match *deadline {
+                None => config.idle_timeout,
+                Some(d) => d.saturating_duration_since(Instant::now()),
+            };
+            if timeout.is_zero() {
+                return Err(Fault::Timeout);
+            }
+            let _ = self.stream.set_read_timeout(Some(timeout));
+            self.idle.set(waiting);
+            let read = (&self.stream).read(&mut self.rbuf[self.end..]);
+            self.idle.set(false);
+            match read {
+                Ok(0) => {
+                    return if self.pos == self.end {
+                        Ok(HeadRead::Close)
+                    } else {
+                        Err(Fault::Closed)
+                    }
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut && waiting => {
+                    return Ok(HeadRead::Close)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Fault::Timeout),
+                Err(_) => return Err(Fault::Closed),
+            }
+        }
+    }
+
+    /// States 2 to 5 for the head at `pos`: returns whether the connection carries on
+    /// (`Err` when it is already unusable).
+    fn respond(&mut self) -> Result<bool, ()> {
+        let config = &self.shared.config;
+        // The body reader needs room after the head: move the input to the front, and grow
+        // the buffer only if the head itself leaves too little (so the buffer never grows
+        // past the head limit plus the body room, however much is pipelined).
+        if self.rbuf.len() - (self.pos + self.head.len) < MIN_BODY_ROOM {
+            self.rbuf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.rbuf.len() - self.head.len < MIN_BODY_ROOM {
+                self.rbuf.resize(self.head.len + MIN_BODY_ROOM, 0);
+            }
+        }
+        let head_end = self.pos + self.head.len;
+        let http10 = self.head.minor == 0;
+        let (head_bytes, rest) = self.rbuf.split_at_mut(head_end);
+        let head_bytes = &head_bytes[self.pos..];
+        let is_head =
+            &head_bytes[self.head.method.0 as usize..self.head.method.1 as usize] == b"HEAD";
+        let body = Body::new(
+            &self.stream,
+            rest,
+            self.end - head_end,
+            self.head.framing,
+            self.head.expect_continue,
+            &mut self.wbuf,
+            config.max_body,
+            config.idle_timeout,
+        );
+        let mut req = Request::new(&self.head, head_bytes, self.peer, body);
+        let handler = &self.shared.handler;
+        let answer = match panic::catch_unwind(AssertUnwindSafe(|| handler(&mut req))) {
+            Ok(resp) => Some(resp),
+            Err(p) if is_interrupt(&*p) => panic::resume_unwind(p),
+            Err(p) => {
+                eprintln!(
+                    "sprout: HTTP handler panicked on {} {} from {}: {}",
+                    req.method(),
+                    req.target(),
+                    self.peer,
+                    panic_message(&*p)
+                );
+                None
+            }
+        };
+        let left = req.into_body().finish(DRAIN_MAX);
+        self.pos = head_end + left.pos;
+        self.end = head_end + left.end;
+        let resp = match (left.fault, answer) {
+            (Some(fault), _) => {
+                let Some(status) = fault.status() else {
+                    return Err(());
+                };
+                write_error(&mut self.wbuf, status);
+                return Ok(false);
+            }
+            (None, None) => {
+                write_error(&mut self.wbuf, 500);
+                return Ok(false);
+            }
+            (None, Some(resp)) => resp,
+        };
+        let keep_alive = self.head.keep_alive
+            && left.complete
+            && !resp.closes()
+            && !(resp.is_stream() && http10)
+            && !self.shared.stopping.get();
+        resp.write_head(&mut self.wbuf, keep_alive, http10);
+        let sends_body = !is_head && has_body(resp.status());
+        if let Some(bytes) = resp.body_bytes() {
+            if !sends_body || bytes.is_empty() {
+            } else if bytes.len() <= COPY_BODY_MAX {
+                self.wbuf.extend_from_slice(bytes);
+            } else if send(&self.stream, &mut self.wbuf, &[bytes]).is_err() {
+                return Err(());
+            }
+        } else if let Some(stream_fn) = resp.into_body().into_stream() {
+            if sends_body && !self.stream_body(stream_fn, !http10) {
+                return Err(());
+            }
+        }
+        if self.wbuf.len() >= FLUSH_AT && send(&self.stream, &mut self.wbuf, &[]).is_err() {
+            return Err(());
+        }
+        Ok(keep_alive)
+    }
+
+    /// Runs a streaming body function; returns whether the body was completed.
+    fn stream_body(&mut self, f: StreamFn, chunked: bool) -> bool {
+        let mut writer = BodyWriter::new(&self.stream, &mut self.wbuf, chunked);
+        match panic::catch_unwind(AssertUnwindSafe(|| f(&mut writer))) {
+            Ok(Ok(())) => {
+                writer.finish();
+                true
+            }
+            Ok(Err(_)) => false,
+            Err(p) if is_interrupt(&*p) => panic::resume_unwind(p),
+            Err(p) => {
+                eprintln!(
+                    "sprout: HTTP streaming body panicked for {}: {}",
+                    self.peer,
+                    panic_message(&*p)
+                );
+                false
+            }
+        }
+    }
+
+    /// Answers a refused request, then closes.
+    fn refuse(&mut self, fault: Fault) {
+        match fault.status() {
+            Some(status) => {
+                write_error(&mut self.wbuf, status);
+                self.close(true);
+            }
+            None => self.close(false),
+        }
+    }
+
+    /// State 5's close: sends what is buffered, shuts the write side, and reads the
+    /// client's last bytes for a moment so the close does not reset the connection.
+    fn close(&mut self, linger: bool) {
+        if !self.wbuf.is_empty() && send(&self.stream, &mut self.wbuf, &[]).is_err() {
+            return;
+        }
+        if !linger {
+            return;
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let until = Instant::now() + LINGER;
+        let mut dropped = 0;
+        while dropped < LINGER_MAX {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match (&self.stream).read(&mut self.rbuf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => dropped += n,
+            }
+        }
+    }
+}

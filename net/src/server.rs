@@ -1,0 +1,391 @@
+//! [`StreamServer`]: a TCP accept loop that hands every connection to a handler in its own
+//! greenlet (gevent's `gevent.server.StreamServer`).
+//!
+//! The lifecycle it follows (made, started, accepting with back-off, stopped) is documented
+//! on the type.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use crate::resolve::ToSocketAddrs;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use sprout_runtime::sync::{Event, Pool};
+use sprout_runtime::{JoinHandle, WaitList};
+
+use crate::tcp::{TcpListener, TcpStream};
+
+/// gevent's default cap on accepts per loop pass.
+const DEFAULT_MAX_ACCEPT: usize = 100;
+
+/// First and last delay of the accept back-off.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Where a server is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Made, not started.
+    Ready,
+    /// The accept loop is running.
+    Serving,
+    /// `stop` is in progress.
+    Stopping,
+    /// Stopped; it cannot be started again.
+    Stopped,
+}
+
+/// The state behind every handle of one server.
+struct Inner {
+    /// The listener until `start` moves it into the accept loop.
+    listener: RefCell<Option<TcpListener>>,
+    /// The address the listener is bound to.
+    addr: SocketAddr,
+    /// What runs for every connection.
+    handler: Rc<dyn Fn(TcpStream, SocketAddr)>,
+    /// The bounded spawn strategy; `None` spawns a greenlet per connection without limit.
+    pool: RefCell<Option<Pool>>,
+    /// Accepts in one loop pass before yielding; set by `max_accept`.
+    max_accept: Cell<usize>,
+    /// Where the server is; moved on by `start` and `stop`.
+    state: Cell<State>,
+    /// The accept loop's greenlet while it runs; taken (and killed) by `stop`.
+    acceptor: RefCell<Option<JoinHandle<()>>>,
+    /// Live connection greenlets by greenlet id: inserted by the accept loop, removed by each
+    /// connection's guard when its greenlet ends, drained by `stop`.
+    conns: RefCell<HashMap<u64, JoinHandle<()>>>,
+    /// Notified whenever a connection greenlet ends (the back-off and `stop` wait on it).
+    closed: WaitList,
+    /// Set when the server has stopped; `serve_forever` waits on it.
+    stopped: Event,
+}
+
+/// A TCP server running a handler per connection, each in its own greenlet (gevent's
+/// `StreamServer`). Cheap to clone: clones are handles on the same server, so one greenlet
+/// can serve while another stops it. Dropping every handle does not stop a started server
+/// (its accept loop keeps it alive, as in gevent); call [`stop`](StreamServer::stop).
+/// `!Send`.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use sprout_net::{StreamServer, TcpStream};
+///
+/// let server = StreamServer::bind("127.0.0.1:0", |mut conn: TcpStream, _peer| {
+///     let mut buf = [0u8; 64];
+///     while let Ok(n) = conn.read(&mut buf) {
+///         if n == 0 || conn.write_all(&buf[..n]).is_err() {
+///             break;
+///         }
+///     }
+/// })?;
+/// server.start()?; // the accept loop runs in a greenlet of its own
+/// let mut client = TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"ping")?;
+/// let mut back = [0u8; 4];
+/// client.read_exact(&mut back)?;
+/// assert_eq!(&back, b"ping");
+/// drop(client);
+/// server.stop(Duration::from_secs(1)); // the handler sees EOF and finishes in time
+/// println!("{}", String::from_utf8_lossy(&back));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Output:
+///
+/// ```text
+/// ping
+/// ```
+///
+/// # Lifecycle
+///
+/// 1. **Made** with [`bind`](StreamServer::bind) or [`new`](StreamServer::new) (from a
+///    listener), then configured: [`pool`](StreamServer::pool) bounds the live handlers,
+///    [`max_accept`](StreamServer::max_accept) caps the accepts of one loop pass.
+/// 2. **Started** by [`start`](StreamServer::start) (the accept loop becomes a greenlet and
+///    `start` returns) or [`serve_forever`](StreamServer::serve_forever) (the same, then the
+///    caller parks until the server is stopped).
+/// 3. **Accepting.** Each connection gets a greenlet running the handler. With a pool, the
+///    loop waits for a free slot *before* accepting, so excess clients queue in the kernel's
+///    backlog rather than in the server. After `max_accept` accepts without parking, the loop
+///    yields so handlers run. Running out of fds (`EMFILE`, `ENFILE`) or any other accept
+///    failure is logged once per burst on stderr and backed off: the loop waits until a
+///    connection closes or a delay passes (5 ms, doubling up to 1 s), then tries again, while
+///    the existing connections are served as usual.
+/// 4. **Stopped** by [`stop`](StreamServer::stop), from any greenlet of the thread: the accept
+///    loop is killed (the listener closes), handlers still running get until the timeout to
+///    finish, and the rest are killed. A handler that stops its own server is neither waited
+///    for nor killed. `serve_forever` then returns.
+///
+/// A panicking handler ends its own greenlet only: the panic is reported on stderr with the
+/// greenlet's name and the server goes on.
+#[derive(Clone)]
+pub struct StreamServer {
+    /// The shared state.
+    inner: Rc<Inner>,
+}
+
+/// Removes a connection from its server when the connection's greenlet ends, however it
+/// ends (the handler returned, panicked, or was killed).
+struct ConnGuard {
+    /// The server.
+    inner: Rc<Inner>,
+    /// The connection greenlet's id.
+    id: u64,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let handle = self.inner.conns.borrow_mut().remove(&self.id);
+        drop(handle);
+        self.inner.closed.notify_all();
+    }
+}
+
+impl StreamServer {
+    /// Binds a listener to `addr` and makes a server calling `handler` for every connection.
+    /// It does not accept until started.
+    pub fn bind<A, F>(addr: A, handler: F) -> io::Result<StreamServer>
+    where
+        A: ToSocketAddrs,
+        F: Fn(TcpStream, SocketAddr) + 'static,
+    {
+        StreamServer::new(TcpListener::bind(addr)?, handler)
+    }
+
+    /// Makes a server accepting from `listener` and calling `handler` for every connection.
+    pub fn new<F>(listener: TcpListener, handler: F) -> io::Result<StreamServer>
+    where
+        F: Fn(TcpStream, SocketAddr) + 'static,
+    {
+        let addr = listener.local_addr()?;
+        Ok(StreamServer {
+            inner: Rc::new(Inner {
+                listener: RefCell::new(Some(listener)),
+                addr,
+                handler: Rc::new(handler),
+                pool: RefCell::new(None),
+                max_accept: Cell::new(DEFAULT_MAX_ACCEPT),
+                state: Cell::new(State::Ready),
+                acceptor: RefCell::new(None),
+                conns: RefCell::new(HashMap::new()),
+                closed: WaitList::new(),
+                stopped: Event::new(),
+            }),
+        })
+    }
+
+    /// Runs the handlers in `pool` (gevent's `spawn=pool`): at most `pool.size()` connections
+    /// are served at once, and the accept loop waits for a free slot before accepting more.
+    /// Set it before starting.
+    pub fn pool(self, pool: Pool) -> StreamServer {
+        *self.inner.pool.borrow_mut() = Some(pool);
+        self
+    }
+
+    /// Caps the connections accepted in one go before the loop yields to the handlers
+    /// (gevent's `max_accept`, default 100; at least 1).
+    pub fn max_accept(self, n: usize) -> StreamServer {
+        self.inner.max_accept.set(n.max(1));
+        self
+    }
+
+    /// The address the server listens on (the port actually bound when given port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.inner.conns.borrow().len()
+    }
+
+    /// Whether the server has been stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.state.get() == State::Stopped
+    }
+
+    /// Starts the accept loop in a greenlet of its own and returns (gevent's `start`).
+    /// Starting a server that is already serving does nothing.
+    ///
+    /// Errors: the server was stopped, or no greenlet could be spawned.
+    pub fn start(&self) -> io::Result<()> {
+        match self.inner.state.get() {
+            State::Ready => {}
+            State::Serving => return Ok(()),
+            State::Stopping | State::Stopped => {
+                return Err(io::Error::other("sprout: this StreamServer was stopped"))
+            }
+        }
+        let listener = self
+            .inner
+            .listener
+            .borrow_mut()
+            .take()
+            .expect("a server that was never started holds its listener");
+        let inner = self.inner.clone();
+        let acceptor = sprout_runtime::Builder::new()
+            .name(format!("StreamServer {}", self.inner.addr))
+            .spawn(move || accept_loop(&inner, &listener))?;
+        *self.inner.acceptor.borrow_mut() = Some(acceptor);
+        self.inner.state.set(State::Serving);
+        Ok(())
+    }
+
+    /// Starts the server if needed, then parks the calling greenlet until the server is
+    /// stopped (from another greenlet, or by a handler).
+    pub fn serve_forever(&self) -> io::Result<()> {
+        self.start()?;
+        self.inner.stopped.wait().map_err(io::Error::from)
+    }
+
+    /// Stops the server gracefully: stops accepting (the listener closes), lets the handlers
+    /// still running finish for up to `timeout`, then kills the rest, and returns when all
+    /// are gone. A second `stop` while one runs waits for the first.
+    pub fn stop(&self, timeout: Duration) {
+        let inner = &self.inner;
+        match inner.state.get() {
+            State::Stopped => return,
+            State::Stopping => {
+                let _ = inner.stopped.wait_timeout(timeout + BACKOFF_MAX);
+                return;
+            }
+            State::Ready | State::Serving => {}
+        }
+        inner.state.set(State::Stopping);
+        let acceptor = inner.acceptor.borrow_mut().take();
+        if let Some(a) = acceptor {
+            a.kill();
+        }
+        drop(inner.listener.borrow_mut().take());
+
+        // A handler stopping its own server is not waited for, nor killed.
+        let me = sprout_runtime::current_id();
+        let others = || {
+            let conns = inner.conns.borrow();
+            conns.len() - usize::from(conns.contains_key(&me))
+        };
+        let deadline = Instant::now() + timeout;
+        while others() > 0 && Instant::now() < deadline {
+            if inner.closed.wait(Some(deadline)).is_err() {
+                break;
+            }
+        }
+        let rest: Vec<JoinHandle<()>> = {
+            let mut conns = inner.conns.borrow_mut();
+            let ids: Vec<u64> = conns.keys().copied().filter(|id| *id != me).collect();
+            ids.iter().filter_map(|id| conns.remove(id)).collect()
+        };
+        for h in &rest {
+            h.kill_nowait();
+        }
+        for h in &rest {
+            h.kill();
+        }
+        inner.state.set(State::Stopped);
+        inner.stopped.set();
+    }
+
+    /// Requests the kill of one connection greenlet without waiting (the HTTP server ends its
+    /// idle keep-alive connections this way when it stops).
+    pub(crate) fn kill_connection(&self, id: u64) {
+        if let Some(h) = self.inner.conns.borrow().get(&id) {
+            h.kill_nowait();
+        }
+    }
+}
+
+/// The accept loop (the acceptor greenlet's body); ends only when killed.
+fn accept_loop(inner: &Rc<Inner>, listener: &TcpListener) {
+    let pool = inner.pool.borrow().clone();
+    let mut backoff: Option<Duration> = None;
+    let mut in_pass = 0usize;
+    loop {
+        if let Some(pool) = &pool {
+            // Only the root sees LoopExit; this is a greenlet, and kill unwinds.
+            let _ = pool.wait_available();
+        }
+        let switches = sprout_runtime::switch_count();
+        match listener.accept() {
+            Ok((conn, peer)) => {
+                if backoff.take().is_some() {
+                    eprintln!("sprout: StreamServer {}: accepting again", inner.addr);
+                }
+                spawn_connection(inner, pool.as_ref(), conn, peer);
+                in_pass = if sprout_runtime::switch_count() == switches {
+                    in_pass + 1
+                } else {
+                    1
+                };
+                if in_pass >= inner.max_accept.get() {
+                    sprout_runtime::yield_now();
+                    in_pass = 0;
+                }
+            }
+            // The client gave up before we got to it: nothing to report.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) => {
+                let delay = match backoff {
+                    None => {
+                        eprintln!(
+                            "sprout: StreamServer {}: accept failed: {e}; backing off until \
+                             a connection closes (at most {BACKOFF_MAX:?} at a time)",
+                            inner.addr
+                        );
+                        BACKOFF_MIN
+                    }
+                    Some(d) => (d * 2).min(BACKOFF_MAX),
+                };
+                backoff = Some(delay);
+                in_pass = 0;
+                // Running out of fds ends when a connection closes; wake on that or the delay.
+                let _ = inner.closed.wait(Some(Instant::now() + delay));
+            }
+        }
+    }
+}
+
+/// Runs the handler for one accepted connection in a greenlet of its own.
+fn spawn_connection(inner: &Rc<Inner>, pool: Option<&Pool>, conn: TcpStream, peer: SocketAddr) {
+    let body = {
+        let inner = inner.clone();
+        move || {
+            let _guard = ConnGuard {
+                id: sprout_runtime::current_id(),
+                inner: inner.clone(),
+            };
+            (inner.handler)(conn, peer);
+        }
+    };
+    let spawned = match pool {
+        // The loop waited for a slot before accepting, so this does not park.
+        Some(pool) => pool
+            .spawn(body)
+            .map_err(|e| io::Error::other(e.to_string())),
+        None => sprout_runtime::Builder::new().spawn(body),
+    };
+    match spawned {
+        Ok(handle) => {
+            inner.conns.borrow_mut().insert(handle.id(), handle);
+        }
+        // The connection is dropped (closed) with the closure.
+        Err(e) => eprintln!(
+            "sprout: StreamServer {}: cannot spawn a handler for {peer}: {e}",
+            inner.addr
+        ),
+    }
+}
+
+impl fmt::Debug for StreamServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamServer")
+            .field("addr", &self.inner.addr)
+            .field("state", &self.inner.state.get())
+            .field("connections", &self.connections())
+            .finish()
+    }
+}
