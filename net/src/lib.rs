@@ -46,6 +46,8 @@
 mod convert;
 mod fd_stream;
 mod io;
+#[cfg(feature = "monkey")]
+pub mod monkey;
 mod socket;
 mod sys;
 mod tcp;
