@@ -194,24 +194,30 @@ impl Blocking {
 
     /// Runs `op`, the real call, until it does not fail with `EAGAIN`. Returns what `op`
     /// returned, or -1 with `errno` set.
+    ///
+    /// The common case stays inline: nothing says the call would fail, so it is tried, and it
+    /// succeeds. Right after a syscall the branch predictors are cold, so every instruction
+    /// here shows in the cost of a managed socket's call (see `benches/monkey.rs`).
+    #[inline(always)]
     pub(crate) fn run(&mut self, mut op: impl FnMut() -> isize) -> isize {
-        let mut skip = self.coop && known_not_ready(self.fd, self.gen, self.interest);
-        loop {
-            if !skip {
-                let r = op();
-                if r >= 0 {
-                    return r;
-                }
-                let e = real::errno();
-                if e != libc::EAGAIN {
-                    real::set_errno(e);
-                    return -1;
-                }
-                if self.coop {
-                    with_reg(self.fd, self.gen, |r| r.clear_ready(self.interest));
-                }
+        if !(self.coop && known_not_ready(self.fd, self.gen, self.interest)) {
+            let r = op();
+            if r >= 0 || real::errno() != libc::EAGAIN {
+                return r; // errno untouched since the call
             }
-            skip = false;
+            return self.run_slow(&mut op, true);
+        }
+        self.run_slow(&mut op, false)
+    }
+
+    /// The rest of [`run`](Self::run): wait, retry, until done. `failed`: the call was just
+    /// tried and failed with `EAGAIN` (otherwise it was skipped as known not ready).
+    #[inline(never)]
+    fn run_slow(&mut self, op: &mut dyn FnMut() -> isize, mut failed: bool) -> isize {
+        loop {
+            if failed && self.coop {
+                with_reg(self.fd, self.gen, |r| r.clear_ready(self.interest));
+            }
             match self.wait() {
                 Waited::Ready => {}
                 Waited::TimedOut => {
@@ -223,6 +229,16 @@ impl Blocking {
                     return -1;
                 }
             }
+            let r = op();
+            if r >= 0 {
+                return r;
+            }
+            let e = real::errno();
+            if e != libc::EAGAIN {
+                real::set_errno(e);
+                return -1;
+            }
+            failed = true;
         }
     }
 
