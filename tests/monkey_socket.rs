@@ -466,8 +466,9 @@ fn poll_and_select_park_only_the_caller() {
     let mut b = [0u8; 1];
     c.read_exact(&mut b).unwrap();
     let selector = sprout::spawn(move || {
-        // SAFETY: fd_set is plain data; FD_ZERO/FD_SET on a valid set and fd < FD_SETSIZE.
+        // SAFETY: fd_set is plain data; all-zero is an empty set.
         let mut set: libc::fd_set = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid set, and fd < FD_SETSIZE.
         unsafe {
             libc::FD_ZERO(&mut set);
             libc::FD_SET(fd, &mut set);
