@@ -6,8 +6,9 @@ use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::mem::ManuallyDrop;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -574,4 +575,30 @@ fn errors_pass_through_with_errno_intact() {
     let (r, e1, refused) = h.join().unwrap();
     assert_eq!((r, e1), (-1, Some(libc::EBADF)));
     assert_eq!(refused, ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn unmanage_hands_a_socket_to_a_child_process_in_blocking_mode() {
+    sprout::monkey::patch_all();
+    let (client, mut server) = std_pair();
+    let fd = client.as_raw_fd();
+    assert!(kernel_nonblocking(fd));
+    sprout::monkey::unmanage(fd).unwrap();
+    assert!(!kernel_nonblocking(fd), "blocking again in the kernel");
+    assert!(!program_nonblocking(fd));
+    // A plain thread writes only once `head` is blocked reading its stdin, the socket.
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        server.write_all(b"hello").unwrap();
+        server
+    });
+    let out = Command::new("head")
+        .args(["-c", "5"])
+        .stdin(Stdio::from(OwnedFd::from(client)))
+        .output()
+        .unwrap();
+    drop(writer.join().unwrap());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.stdout, b"hello");
 }

@@ -6,6 +6,8 @@
 //! the kernel's answer stays the program's.
 
 use std::ffi::{c_int, c_long, c_ulong, c_void};
+use std::io;
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use libc::socklen_t;
@@ -353,4 +355,32 @@ pub unsafe extern "C" fn setsockopt(
         }
     }
     r
+}
+
+/// Hands a socket the hooks manage back to the kernel: its `O_NONBLOCK` becomes the program's
+/// own view again, and the hooks forget it (every later call on it forwards). Use it before
+/// passing the socket to another process (as a child's stdin, say), which shares the open file
+/// description and would otherwise inherit a non-blocking socket it believes blocking.
+///
+/// Does nothing to an fd the hooks do not manage. Errors are `fcntl`'s.
+pub fn unmanage(fd: RawFd) -> io::Result<()> {
+    let word = fdtable::state(fd);
+    if word & MANAGED == 0 {
+        return Ok(());
+    }
+    // SAFETY: F_GETFL takes no argument.
+    let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flags = if word & NONBLOCK != 0 {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if fcntl_set(fd, flags as c_long) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    before_close(fd, patch::mode());
+    Ok(())
 }

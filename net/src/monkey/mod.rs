@@ -92,6 +92,8 @@
 //!
 //! - Regular files, pipes, ttys and every fd the hooks did not create (no hook makes them
 //!   non-blocking); `open` is not hooked.
+//! - A managed socket handed to another process (a child's stdio, or an fd received there
+//!   with `SCM_RIGHTS`) is non-blocking in the kernel: call [`unmanage`] on it first.
 //! - DNS: `getaddrinfo` makes its own calls inside glibc, which never reach the hooks; pass
 //!   IP addresses to stay cooperative.
 //! - `std::sync` (Mutex, Condvar, mpsc, `JoinHandle::join`), `waitpid`, `epoll_wait`, `splice`,
@@ -130,4 +132,5 @@ mod poll;
 mod real;
 mod sleep;
 
+pub use bookkeeping::unmanage;
 pub use patch::{is_patched, patch_all, PATCHED};
