@@ -38,13 +38,17 @@ fn program_nonblocking(fd: i32) -> bool {
 
 /// Counts to `n` in 10 ms steps on this thread's hub; returns how many steps it made.
 fn ticker(n: usize) -> sprout::JoinHandle<usize> {
+    counting_ticker(n, Rc::new(Cell::new(0)))
+}
+
+/// [`ticker`], publishing its count in `count` as it goes.
+fn counting_ticker(n: usize, count: Rc<Cell<usize>>) -> sprout::JoinHandle<usize> {
     sprout::spawn(move || {
-        let mut ticks = 0;
         for _ in 0..n {
             sprout::sleep(Duration::from_millis(10));
-            ticks += 1;
+            count.set(count.get() + 1);
         }
-        ticks
+        count.get()
     })
 }
 
@@ -172,7 +176,8 @@ fn a_socket_the_program_made_nonblocking_still_sees_would_block() {
 fn std_read_timeout_times_out_without_blocking_others() {
     sprout::monkey::patch_all();
     let (mut client, _server) = std_pair();
-    let ticks = ticker(30);
+    let count = Rc::new(Cell::new(0));
+    let ticks = counting_ticker(30, count.clone());
     let reader = sprout::spawn(move || {
         client
             .set_read_timeout(Some(Duration::from_millis(200)))
@@ -184,10 +189,15 @@ fn std_read_timeout_times_out_without_blocking_others() {
         );
         let start = Instant::now();
         let mut buf = [0u8; 16];
+        let ticks_before = count.get();
         let err = client.read(&mut buf).unwrap_err();
-        (err.kind(), start.elapsed())
+        (err.kind(), start.elapsed(), count.get() - ticks_before)
     });
-    let (kind, took) = reader.join().unwrap();
+    let (kind, took, ticked) = reader.join().unwrap();
+    assert!(
+        ticked >= 5,
+        "only {ticked} ticks of 10 ms during a 200 ms read"
+    );
     assert_eq!(
         kind,
         ErrorKind::WouldBlock,
