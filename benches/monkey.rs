@@ -323,16 +323,29 @@ fn main() {
     let ab = std::env::args().any(|a| a == "--bench");
     // Criterion's first free argument is its name filter.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let wanted = |name: &str| filter.as_deref().map_or(true, |f| name.contains(f));
+    // A group runs when the filter could match one of its benchmark ids.
+    let wanted = |ids: &[&str]| {
+        filter
+            .as_deref()
+            .map_or(true, |f| ids.iter().any(|id| id.contains(f)))
+    };
     let mut c = Criterion::default().configure_from_args();
     // The echo runs first, while this process is not patched yet.
-    if wanted("echo") {
+    if wanted(&[
+        "echo_64B_100conns/sprout_net_echo",
+        "echo_64B_100conns/std_net_echo_patched",
+    ]) {
         echo(&mut c);
         if ab {
             echo_ab();
         }
     }
-    if wanted("interposition") {
+    if wanted(&[
+        "interposition_write_read_64B/real_libc",
+        "interposition_write_read_64B/hooked_unpatched",
+        "interposition_write_read_64B/real_libc_managed_socket",
+        "interposition_write_read_64B/hooked_patched_managed_socket",
+    ]) {
         interposition(&mut c, ab);
     }
     c.final_summary();
