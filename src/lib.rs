@@ -47,3 +47,9 @@ pub use sprout_runtime::{
 /// Cooperative sockets and fd waits: `std::net` look-alikes that park only the calling
 /// greenlet (gevent's `gevent.socket`).
 pub use sprout_net as net;
+
+/// Monkey patching (the `monkey` feature): after [`monkey::patch_all`], `std::net`,
+/// `std::thread::sleep` and third-party blocking crates park only the calling greenlet
+/// (gevent's `monkey.patch_all()`).
+#[cfg(feature = "monkey")]
+pub use sprout_net::monkey;

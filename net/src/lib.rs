@@ -49,6 +49,8 @@ mod convert;
 mod fd_stream;
 pub mod http;
 mod io;
+#[cfg(feature = "monkey")]
+pub mod monkey;
 mod resolve;
 mod server;
 mod socket;

@@ -138,6 +138,26 @@ pub(crate) fn alive() -> bool {
     STATE.try_with(|s| s.get() == 1).unwrap_or(false)
 }
 
+/// Whether the code running now may park on this thread's hub: the hub exists and is not
+/// being destroyed, the hub loop itself is not running (a timer action or link callback), and
+/// no explicit [`crate::greenlet::Greenlet`] runs. A thread's root code counts: its park runs
+/// the loop.
+///
+/// Never creates the hub and reads only const-initialised thread-locals, so it may be called
+/// from anywhere, TLS destructors included. The monkey layer's libc hooks use it to decide
+/// whether a blocking call may switch or must go straight to the kernel.
+#[inline]
+pub fn may_park() -> bool {
+    if !alive() {
+        return false;
+    }
+    let p = HUB_PTR.with(Cell::get);
+    debug_assert!(!p.is_null(), "STATE says alive, so the hub was created");
+    // SAFETY: see the invariant on HUB_PTR; STATE is 1 only after it was set.
+    let hub = unsafe { &*p };
+    !hub.in_loop.get() && !greenlet::in_explicit_greenlet()
+}
+
 impl Hub {
     /// This thread's hub, created on first use. Never store the reference beyond the
     /// current call chain: it is only meaningful on this thread.

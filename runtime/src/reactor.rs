@@ -28,7 +28,8 @@
 //! - **Close wakes waiters.** Dropping a registration while a greenlet waits on its fd wakes
 //!   that greenlet, whose wait fails with "closed by another greenlet" (gevent's `EBADF`).
 //! - **Interrupts.** A wait ended by its deadline, a kill or a `Timeout` scope removes its
-//!   waker from the slot first, then kill and `Timeout` unwind as everywhere else. A woken
+//!   waker from the slot first, then kill and `Timeout` unwind as everywhere else (except in
+//!   [`wait_fd_nounwind`], which returns them, for the monkey layer's libc hooks). A woken
 //!   waiter that is interrupted loses nothing: the event already set the ready bit.
 //! - **Foreign fds.** [`wait_fd`] waits on an fd sprout does not own (gevent's `wait_read`):
 //!   it uses the fd's registration if there is one, otherwise it adds the fd to epoll for the
@@ -63,7 +64,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub::{self, Hub};
 use crate::sys;
-use crate::waiter::{raise, Waiter, Waker};
+use crate::waiter::{raise, Interrupt, Waiter, Waker};
 
 /// Events read per `epoll_wait`.
 const EVENTS_CAP: usize = 1024;
@@ -339,6 +340,19 @@ impl Reactor {
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
+        self.wait_nounwind(fd, gen, interest, deadline)?
+            .map_err(|i| raise(i).into())
+    }
+
+    /// [`wait`](Self::wait) without raising: an interrupt (deadline, kill, `Timeout`,
+    /// LoopExit) comes back as the inner error, the kill or `Timeout` flag left set.
+    fn wait_nounwind(
+        &self,
+        fd: RawFd,
+        gen: u32,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> io::Result<Result<(), Interrupt>> {
         let waiter = {
             let mut slots = self.slots.borrow_mut();
             let slot = &mut slots[fd as usize];
@@ -347,7 +361,7 @@ impl Reactor {
             }
             let dir = &mut slot.dirs[interest as usize];
             if dir.ready {
-                return Ok(());
+                return Ok(Ok(()));
             }
             if let Some(other) = dir.waiter.take() {
                 if other.is_pending() {
@@ -382,19 +396,20 @@ impl Reactor {
             slot.gen != gen || slot.owner == Owner::Free
         };
         match woke {
-            Err(i) => Err(raise(i).into()),
+            Err(i) => Ok(Err(i)),
             Ok(()) if closed => Err(closed_error(fd)),
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Ok(())),
         }
     }
 
-    /// [`wait_fd`]'s work: wait on an fd that may not be registered.
+    /// [`wait_fd`]'s work: wait on an fd that may not be registered. Does not raise (see
+    /// [`wait_nounwind`](Self::wait_nounwind)).
     fn wait_foreign(
         &self,
         fd: RawFd,
         interest: Interest,
         deadline: Option<Instant>,
-    ) -> io::Result<()> {
+    ) -> io::Result<Result<(), Interrupt>> {
         let (gen, temp) = {
             let mut slots = self.slots.borrow_mut();
             let slot = slot_mut(&mut slots, fd);
@@ -412,7 +427,7 @@ impl Reactor {
                     match sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, key(fd, gen)) {
                         Ok(()) => {}
                         // Regular files cannot be polled: they are always ready.
-                        Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(()),
+                        Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(Ok(())),
                         Err(e) => return Err(e),
                     }
                     slot.gen = gen;
@@ -430,7 +445,7 @@ impl Reactor {
         });
         // The caller proved the fd not ready; adding it reports its current state anyway.
         self.clear_ready(fd, gen, interest, false);
-        self.wait(fd, gen, interest, deadline)
+        self.wait_nounwind(fd, gen, interest, deadline)
     }
 
     /// One [`wait_fd`] on a temporary registration ended; the last one out deletes it.
@@ -529,8 +544,17 @@ impl Registration {
     /// The fd should be non-blocking: operations on it are expected to fail with `EAGAIN`
     /// rather than block the thread.
     pub fn new(fd: OwnedFd) -> io::Result<Registration> {
+        Registration::try_new(fd).map_err(|(e, _fd)| e)
+    }
+
+    /// Like [`new`](Self::new), but on error hands the fd back instead of closing it (for the
+    /// monkey layer, which registers fds the program owns).
+    pub fn try_new(fd: OwnedFd) -> Result<Registration, (io::Error, OwnedFd)> {
         let reactor = Hub::current().reactor();
-        let gen = reactor.register(fd.as_fd())?;
+        let gen = match reactor.register(fd.as_fd()) {
+            Ok(gen) => gen,
+            Err(e) => return Err((e, fd)),
+        };
         Ok(Registration {
             reactor,
             raw: fd.as_raw_fd(),
@@ -646,6 +670,26 @@ impl std::fmt::Debug for Registration {
 /// other fd is added to epoll for the duration of the wait; it must stay open until the wait
 /// ends (if it is closed, only the deadline ends the wait). A regular file is always ready.
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Hub::current()
+        .reactor()
+        .wait_foreign(fd, interest, deadline)?
+        .map_err(|i| raise(i).into())
+}
+
+/// [`wait_fd`] for code that must never unwind (the monkey layer's libc hooks, which sit
+/// below `extern "C"` frames): a deadline, kill, `Timeout` scope or LoopExit comes back as
+/// `Ok(Err(interrupt))` instead of unwinding, and a kill or `Timeout` flag stays set, so it is
+/// raised at the greenlet's next ordinary blocking call. The outer error is as for
+/// [`wait_fd`]: the fd's registration was dropped meanwhile, another greenlet already waits in
+/// this direction, or epoll refused the fd.
+pub fn wait_fd_nounwind(
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+) -> io::Result<Result<(), Interrupt>> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }

@@ -50,18 +50,24 @@ pub fn example_path(name: &str) -> PathBuf {
 
 /// Starts `examples/echo` on a free port and returns it with the address it prints.
 pub fn spawn_echo_example() -> (ChildGuard, SocketAddr) {
-    let child = Command::new(example_path("echo"))
+    spawn_server_example("echo")
+}
+
+/// Starts the server example `name` with `--addr 127.0.0.1:0` and returns it with the address
+/// it prints on its first line (`listening on ADDR`).
+pub fn spawn_server_example(name: &str) -> (ChildGuard, SocketAddr) {
+    let child = Command::new(example_path(name))
         .args(["--addr", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn the echo example");
+        .unwrap_or_else(|e| panic!("spawn the {name} example: {e}"));
     let mut guard = ChildGuard { child };
     let stdout = OwnedFd::from(guard.child.stdout.take().expect("piped stdout"));
     let out = FdStream::new(stdout).expect("wrap the child's stdout");
     out.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let line = read_line(&out).expect("the echo example prints its address");
+    let line = read_line(&out).expect("the example prints its address");
     let addr = line
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))

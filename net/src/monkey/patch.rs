@@ -1,0 +1,120 @@
+//! The switch: `patch_all`, `is_patched`, the list of interposed functions, and the fork
+//! child handler that turns everything back into pass-through.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Once;
+
+use super::real;
+
+/// The hooks forward everything (before `patch_all`).
+const OFF: u8 = 0;
+/// Patched: new sockets are managed, hooks in greenlets cooperate.
+const ON: u8 = 1;
+/// A child forked from a patched process: hooks only keep the program's view of the sockets
+/// it inherited (blocking emulation with a real `poll`) and never touch the hub, whose epoll
+/// instance the child shares with its parent.
+const CHILD: u8 = 2;
+
+/// The process's mode: `OFF`, `ON` or `CHILD`. Written by `patch_all` and the fork child
+/// handler; read by every hook.
+static MODE: AtomicU8 = AtomicU8::new(OFF);
+
+/// Every libc function sprout defines with the `monkey` feature. All of them forward to the
+/// real function until [`patch_all`] runs.
+pub const PATCHED: &[&str] = &[
+    // Socket I/O: cooperative inside greenlets.
+    "accept",
+    "accept4",
+    "connect",
+    "read",
+    "readv",
+    "recv",
+    "recvfrom",
+    "recvmsg",
+    "write",
+    "writev",
+    "send",
+    "sendto",
+    "sendmsg",
+    // Waiting and sleeping: cooperative inside greenlets.
+    "poll",
+    "select",
+    "nanosleep",
+    "clock_nanosleep",
+    "usleep",
+    "sleep",
+    // Bookkeeping: the program's view of each socket.
+    "socket",
+    "socketpair",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "fcntl64",
+    "ioctl",
+    "setsockopt",
+];
+
+/// The hooks' view of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Not patched: forward everything.
+    Off,
+    /// Patched.
+    On,
+    /// A forked child of a patched process.
+    Child,
+}
+
+/// The current mode; one relaxed atomic load.
+#[inline(always)]
+pub(crate) fn mode() -> Mode {
+    match MODE.load(Ordering::Relaxed) {
+        OFF => Mode::Off,
+        ON => Mode::On,
+        _ => Mode::Child,
+    }
+}
+
+/// Whether a hook called now may switch greenlets: the process is patched (and not a forked
+/// child), and the calling code may park on this thread's hub (see
+/// `sprout_runtime::hub::may_park`: a greenlet or the root code of a thread that has a hub,
+/// never the hub loop itself nor an explicit `greenlet::Greenlet`).
+#[inline]
+pub(crate) fn cooperative() -> bool {
+    mode() == Mode::On && sprout_runtime::hub::may_park()
+}
+
+/// Switches the hooks on, gevent's `monkey.patch_all()`: from now on, blocking socket calls,
+/// sleeps, `poll` and `select` made by a greenlet (or by the root code of a thread that has a
+/// hub) park only that greenlet, whoever makes them: `std::net`, `std::thread::sleep`, or a
+/// third-party crate built on them. Calls from other threads keep their blocking behaviour.
+///
+/// Call it first thing in `main`: only sockets created after it are managed (see the module
+/// docs). It also creates the calling thread's hub, so `main`'s own blocking calls run the
+/// hub loop. Calling it again does nothing.
+pub fn patch_all() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        real::ensure_resolved();
+        // SAFETY: `forked_child` is an `extern "C" fn()` that only stores to an atomic, which
+        // is async-signal-safe, as a fork child handler must be.
+        let r = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+        assert_eq!(r, 0, "sprout::monkey: pthread_atfork failed");
+    });
+    // Creates the calling thread's hub.
+    let _ = sprout_runtime::current_id();
+    let _ = MODE.compare_exchange(OFF, ON, Ordering::AcqRel, Ordering::Relaxed);
+}
+
+/// Whether [`patch_all`] has run in this process (false in a child forked after it: there
+/// every hook passes through).
+pub fn is_patched() -> bool {
+    mode() == Mode::On
+}
+
+/// The fork child handler: from now on the hooks never touch the parent's hub.
+extern "C" fn forked_child() {
+    let _ = MODE.compare_exchange(ON, CHILD, Ordering::Relaxed, Ordering::Relaxed);
+}
