@@ -327,7 +327,7 @@ fn main() {
     let wanted = |ids: &[&str]| {
         filter
             .as_deref()
-            .map_or(true, |f| ids.iter().any(|id| id.contains(f)))
+            .is_none_or(|f| ids.iter().any(|id| id.contains(f)))
     };
     let mut c = Criterion::default().configure_from_args();
     // The echo runs first, while this process is not patched yet.

@@ -165,9 +165,7 @@ pub unsafe extern "C" fn select(
 ) -> c_int {
     // SAFETY: a non-null `timeout` is valid (the caller's contract).
     let limit = (!timeout.is_null()).then(|| unsafe { *timeout });
-    let valid = limit.map_or(true, |t| {
-        t.tv_sec >= 0 && (0..1_000_000).contains(&t.tv_usec)
-    });
+    let valid = limit.is_none_or(|t| t.tv_sec >= 0 && (0..1_000_000).contains(&t.tv_usec));
     let zero = limit.is_some_and(|t| t.tv_sec == 0 && t.tv_usec == 0);
     let in_range = (0..=libc::FD_SETSIZE as c_int).contains(&nfds);
     if zero || !valid || !in_range || !patch::cooperative() {
