@@ -17,11 +17,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::Barrier;
 use std::time::Duration;
 
 use sprout::net::{TcpListener, TcpStream};
-use sprout::sync::ThreadAsyncResult;
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:7788");
@@ -51,37 +49,7 @@ fn main() -> io::Result<()> {
         announce(listener.local_addr()?)?;
         serve(listener)
     } else {
-        // Thread 0 binds first (port 0 picks the port); the others join it on that port.
-        let first: ThreadAsyncResult<SocketAddr, String> = ThreadAsyncResult::new();
-        let all_bound = Barrier::new(threads);
-        let results = sprout::Hubs::new(threads)
-            .name("echo")
-            .run(|i| -> io::Result<()> {
-                let listener = if i == 0 {
-                    match TcpListener::bind_reuse_port(&addr).and_then(|l| Ok((l.local_addr()?, l)))
-                    {
-                        Ok((a, l)) => {
-                            let _ = first.set(a);
-                            l
-                        }
-                        Err(e) => {
-                            let _ = first.set_error(e.to_string());
-                            return Err(e);
-                        }
-                    }
-                } else {
-                    let a = first
-                        .get()
-                        .map_err(|e| io::Error::other(format!("{e:?}")))?;
-                    TcpListener::bind_reuse_port(a)?
-                };
-                all_bound.wait();
-                if i == 0 {
-                    announce(listener.local_addr()?)?;
-                }
-                serve(listener)
-            })?;
-        results.into_iter().collect()
+        sprout::net::serve_reuse_port(threads, &addr, announce, serve)
     }
 }
 

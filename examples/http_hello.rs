@@ -12,28 +12,53 @@
 //! `{"message":"Hello, World!"}`, anything else 404. Try `curl -i 127.0.0.1:8080/json`, or
 //! load it with
 //! `cargo run --release --example http_load -- --addr 127.0.0.1:8080 --conns 50 --secs 5`.
+//!
+//! `--threads N` (default 1) runs N hub threads, each serving its own `SO_REUSEPORT`
+//! listener on the same port. With the default the process has exactly one OS thread.
 
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 use sprout::net::http::{Request, Response, Server};
+use sprout::net::TcpListener;
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:8080");
+    let mut threads = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
+            "--threads" => {
+                threads = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--threads needs a positive number")
+            }
             other => {
-                eprintln!("usage: http_hello [--addr HOST:PORT]  (unknown argument {other:?})");
+                eprintln!(
+                    "usage: http_hello [--addr HOST:PORT] [--threads N]  (unknown argument {other:?})"
+                );
                 std::process::exit(2);
             }
         }
     }
 
-    let server = Server::bind(&addr, hello)?;
-    println!("listening on {}", server.local_addr());
-    io::stdout().flush()?;
-    server.serve_forever()
+    if threads == 1 {
+        let server = Server::bind(&addr, hello)?;
+        announce(server.local_addr())?;
+        server.serve_forever()
+    } else {
+        sprout::net::serve_reuse_port(threads, &addr, announce, |listener: TcpListener| {
+            Server::builder().listener(listener, hello)?.serve_forever()
+        })
+    }
+}
+
+fn announce(addr: SocketAddr) -> io::Result<()> {
+    println!("listening on {addr}");
+    io::stdout().flush()
 }
 
 fn hello(req: &mut Request<'_>) -> Response {

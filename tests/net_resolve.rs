@@ -123,22 +123,7 @@ fn two_hubs_accept_on_one_port_with_reuse_port() {
 
 #[test]
 fn echo_example_with_two_hub_threads() {
-    use std::process::{Command, Stdio};
-    let child = Command::new(support::example_path("echo"))
-        .args(["--addr", "127.0.0.1:0", "--threads", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut guard = support::ChildGuard { child };
-    let mut out = std::io::BufReader::new(guard.child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&line)
-        .parse()
-        .unwrap();
+    let (guard, addr) = support::spawn_server_example_with("echo", &["--threads", "2"]);
     let clients: Vec<_> = (0..100u8)
         .map(|i| {
             sprout::spawn(move || {
@@ -154,5 +139,29 @@ fn echo_example_with_two_hub_threads() {
         c.join().unwrap();
     }
     // The main thread waits for the two hub threads, which do the serving.
+    assert_eq!(support::thread_count(guard.pid()), 3);
+}
+
+#[test]
+fn http_hello_with_two_hub_threads() {
+    let (guard, addr) = support::spawn_server_example_with("http_hello", &["--threads", "2"]);
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            sprout::spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut resp = String::new();
+                c.read_to_string(&mut resp).unwrap();
+                assert!(
+                    resp.starts_with("HTTP/1.1 200") && resp.ends_with("Hello, World!"),
+                    "{resp}"
+                );
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
     assert_eq!(support::thread_count(guard.pid()), 3);
 }

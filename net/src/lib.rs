@@ -52,6 +52,7 @@ mod io;
 #[cfg(feature = "monkey")]
 pub mod monkey;
 mod resolve;
+mod reuse_port;
 mod server;
 mod socket;
 mod sys;
@@ -62,6 +63,7 @@ mod wait;
 
 pub use fd_stream::FdStream;
 pub use resolve::{lookup_host, ToSocketAddrs};
+pub use reuse_port::serve_reuse_port;
 pub use server::StreamServer;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;

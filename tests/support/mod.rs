@@ -56,8 +56,14 @@ pub fn spawn_echo_example() -> (ChildGuard, SocketAddr) {
 /// Starts the server example `name` with `--addr 127.0.0.1:0` and returns it with the address
 /// it prints on its first line (`listening on ADDR`).
 pub fn spawn_server_example(name: &str) -> (ChildGuard, SocketAddr) {
+    spawn_server_example_with(name, &[])
+}
+
+/// Like [`spawn_server_example`], with extra command-line arguments.
+pub fn spawn_server_example_with(name: &str, extra: &[&str]) -> (ChildGuard, SocketAddr) {
     let child = Command::new(example_path(name))
         .args(["--addr", "127.0.0.1:0"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
