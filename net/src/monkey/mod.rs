@@ -88,14 +88,18 @@
 //! and a greenlet never changes thread, so the thread's `errno` location is stable across a
 //! park.
 //!
+//! # Name resolution
+//!
+//! `getaddrinfo` makes its own socket calls inside glibc, where no hook sees them, so its
+//! hook runs the real call on the thread pool instead: a greenlet resolving a name (std's
+//! `ToSocketAddrs`, or any crate) parks while the hub serves the others (see `dns`).
+//!
 //! # What stays blocking
 //!
 //! - Regular files, pipes, ttys and every fd the hooks did not create (no hook makes them
 //!   non-blocking); `open` is not hooked.
 //! - A managed socket handed to another process (a child's stdio, or an fd received there
 //!   with `SCM_RIGHTS`) is non-blocking in the kernel: call [`unmanage`] on it first.
-//! - DNS: `getaddrinfo` makes its own calls inside glibc, which never reach the hooks; pass
-//!   IP addresses to stay cooperative.
 //! - `std::sync` (Mutex, Condvar, mpsc, `JoinHandle::join`), `waitpid`, `epoll_wait`, `splice`,
 //!   `sendfile`, and anything made with raw syscalls (rustix's linux_raw backend, mio's epoll):
 //!   no hook sees them. Use sprout's own sync types.
@@ -125,6 +129,7 @@
 
 mod blocking;
 mod bookkeeping;
+mod dns;
 mod fdtable;
 mod io;
 mod patch;

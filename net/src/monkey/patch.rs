@@ -43,6 +43,8 @@ pub const PATCHED: &[&str] = &[
     "clock_nanosleep",
     "usleep",
     "sleep",
+    // Name resolution: the real call runs on the thread pool.
+    "getaddrinfo",
     // Bookkeeping: the program's view of each socket.
     "socket",
     "socketpair",

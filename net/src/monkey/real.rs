@@ -172,6 +172,13 @@ real_fns! {
         value: *mut c_void,
         len: *mut socklen_t,
     ) -> c_int;
+    fn getaddrinfo(
+        node: *const c_char,
+        service: *const c_char,
+        hints: *const libc::addrinfo,
+        res: *mut *mut libc::addrinfo,
+    ) -> c_int;
+    fn freeaddrinfo(res: *mut libc::addrinfo) -> ();
 }
 
 /// The variadic functions: called through a variadic pointer type (calling a variadic
