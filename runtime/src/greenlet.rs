@@ -654,12 +654,12 @@ impl Greenlet {
     /// greenlet is later switched back with, or the return value of a child that finished.
     #[inline]
     pub fn switch<T: 'static, R: 'static>(&self, value: T) -> Result<R, SwitchError> {
-        self.check_target()?;
+        let cur = self.check_target()?;
         let mut slot = Slot {
             ty: TypeId::of::<T>(),
             val: Some(value),
         };
-        receive::<R>(transfer(self, Msg((&raw mut slot) as usize)))
+        receive::<R>(transfer(cur, self, Msg((&raw mut slot) as usize)))
     }
 
     /// Raises `GreenletExit` in this greenlet: it unwinds (destructors run) and dies as a
@@ -680,9 +680,9 @@ impl Greenlet {
             }
             _ => {}
         }
-        self.check_target()?;
+        let cur = self.check_target()?;
         // SAFETY: decoded once, here.
-        match unsafe { transfer(self, Msg(0)).decode() } {
+        match unsafe { transfer(cur, self, Msg(0)).decode() } {
             Incoming::Panicked(p) => Err(SwitchError::Panicked(p)),
             Incoming::Throw => resume_exit(),
             _ => Ok(()),
@@ -694,8 +694,9 @@ impl Greenlet {
         self.throw()
     }
 
+    /// Checks that this greenlet can be switched to; returns the current greenlet (`CURRENT`).
     #[inline]
-    fn check_target(&self) -> Result<(), SwitchError> {
+    fn check_target(&self) -> Result<*const Inner, SwitchError> {
         if self.0.state.get() == State::Dead {
             return Err(SwitchError::Dead);
         }
@@ -708,7 +709,7 @@ impl Greenlet {
         if is_current {
             return Err(SwitchError::ToSelf);
         }
-        Ok(())
+        Ok(cur)
     }
 }
 
@@ -779,11 +780,10 @@ fn receive_cold<R: 'static>(msg: Msg) -> Result<R, SwitchError> {
     }
 }
 
-/// Switches from the current greenlet to `to` with `msg`; returns what the current greenlet
-/// is resumed with (still encoded).
+/// Switches from the current greenlet `cur` (the value of `CURRENT`) to `to` with `msg`;
+/// returns what the current greenlet is resumed with (still encoded).
 #[inline]
-fn transfer(to: &Greenlet, msg: Msg) -> Msg {
-    let cur = CURRENT.with(Cell::get);
+fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
     if cur.is_null() {
         // Fast path from main: resume the target; if it switches straight back to main, the
         // driver loop is not needed.

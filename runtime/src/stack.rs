@@ -59,6 +59,14 @@ pub(crate) struct PooledStack {
 impl PooledStack {
     /// Takes a stack of `size` bytes from this thread's pool, or maps a new one.
     pub(crate) fn take(size: usize) -> io::Result<PooledStack> {
+        // The last stack given back, if it has the right size: spawn, finish, spawn again
+        // reuses it without touching the pool.
+        if let Some(stack) = LAST.with(Cell::take) {
+            if stack.size == size {
+                return Ok(stack);
+            }
+            stack.recycle_to_pool();
+        }
         if let Some(stack) = POOL.with(|p| p.borrow_mut().pop(size)) {
             return Ok(stack);
         }
@@ -74,6 +82,16 @@ impl PooledStack {
 
     /// Gives the stack back to this thread's pool (or unmaps it when the pool is full).
     pub(crate) fn recycle(self) {
+        let previous = LAST.try_with(|l| l.replace(Some(self)));
+        match previous {
+            Ok(Some(older)) => older.recycle_to_pool(),
+            Ok(None) => {}
+            // Thread exiting: `self` was dropped (unmapped) by the failed access.
+            Err(_) => {}
+        }
+    }
+
+    fn recycle_to_pool(self) {
         let _ = POOL.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut() {
                 p.push(self);
@@ -175,6 +193,8 @@ impl Pool {
 }
 
 thread_local! {
+    /// The stack given back last, kept out of the pool for the next `take`.
+    static LAST: Cell<Option<PooledStack>> = const { Cell::new(None) };
     /// This thread's idle stacks.
     static POOL: RefCell<Pool> = const { RefCell::new(Pool { buckets: Vec::new() }) };
     /// How many stacks this thread has mapped and not yet unmapped (pooled or in use).
@@ -193,7 +213,13 @@ pub fn mapped_stacks() -> usize {
 
 /// Number of idle stacks in this thread's pool.
 pub fn pooled_stacks() -> usize {
-    POOL.with(|p| p.borrow().len())
+    let last = LAST.with(|l| {
+        let s = l.take();
+        let n = usize::from(s.is_some());
+        l.set(s);
+        n
+    });
+    POOL.with(|p| p.borrow().len()) + last
 }
 
 fn map_error(e: io::Error, size: usize) -> io::Error {
