@@ -42,8 +42,10 @@
 //! short-read rule above); `polling` keeps no per-fd state on Linux, so the two mix. Waiting
 //! calls `epoll_wait` on the poller's fd directly: `polling`'s own `wait` re-arms a timerfd
 //! and its notifier on every call (four extra syscalls), which the hub's timer queue makes
-//! unnecessary. When the rare notifier event shows up, `polling`'s `wait` is called once with
-//! a zero timeout to clear it.
+//! unnecessary. Other threads wake the hub through the reactor's own eventfd, registered
+//! once (edge-triggered) under a reserved key and read directly when it fires; `polling`'s
+//! notifier is never used, because consuming its event takes a `polling` `wait`, which would
+//! drain and discard the pending edge-triggered events of every other fd.
 //!
 //! # Cost
 //!
@@ -140,9 +142,10 @@ struct Slot {
 
 /// One hub's epoll reactor.
 pub(crate) struct Reactor {
-    /// The epoll instance and its cross-thread notifier; shared with other threads only for
-    /// `notify` (see `remote`).
-    poller: Arc<polling::Poller>,
+    /// The epoll instance.
+    poller: polling::Poller,
+    /// The eventfd other threads bump to wake this reactor's poll (see `remote`).
+    notifier: Arc<Notifier>,
     /// Buffer for `epoll_wait`, reused across polls.
     events: RefCell<Vec<libc::epoll_event>>,
     /// Per-fd readiness, indexed by fd number; grows on demand.
@@ -176,8 +179,20 @@ fn closed_error(fd: RawFd) -> io::Error {
 impl Reactor {
     /// Creates the epoll instance.
     pub(crate) fn new() -> io::Result<Reactor> {
+        let poller = polling::Poller::new()?;
+        let notifier = Notifier {
+            fd: sys::eventfd()?,
+        };
+        sys::epoll_ctl(
+            poller.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            notifier.fd.as_raw_fd(),
+            (libc::EPOLLIN | libc::EPOLLET) as u32,
+            WAKE_KEY,
+        )?;
         Ok(Reactor {
-            poller: Arc::new(polling::Poller::new()?),
+            poller,
+            notifier: Arc::new(notifier),
             events: RefCell::new(vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_CAP]),
             slots: RefCell::new(Vec::new()),
             registered: Cell::new(0),
@@ -185,9 +200,9 @@ impl Reactor {
         })
     }
 
-    /// The poller, for other threads to `notify` this hub (see `remote`).
-    pub(crate) fn notifier(&self) -> Arc<polling::Poller> {
-        self.poller.clone()
+    /// The notifier, for other threads to wake this hub (see `remote`).
+    pub(crate) fn notifier(&self) -> Arc<Notifier> {
+        self.notifier.clone()
     }
 
     /// Whether any fd is registered (a non-blocking poll can find something).
@@ -209,13 +224,16 @@ impl Reactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
             Err(e) => panic!("sprout: epoll_wait failed: {e}"),
         };
-        let mut notified = false;
         let mut slots = self.slots.borrow_mut();
         for ev in &events[..n] {
             let key = ev.u64;
             let bits = ev.events;
+            if key == WAKE_KEY {
+                // Reset the counter; the hub drains the completion queue after this poll.
+                sys::eventfd_clear(self.notifier.fd.as_raw_fd());
+                continue;
+            }
             if key == polling_notify_key() {
-                notified = true;
                 continue;
             }
             let Some(slot) = slots.get_mut((key & 0xffff_ffff) as usize) else {
@@ -236,10 +254,6 @@ impl Reactor {
         }
         drop(slots);
         drop(events);
-        if notified {
-            let mut scratch = polling::Events::new();
-            let _ = self.poller.wait(&mut scratch, Some(Duration::ZERO));
-        }
     }
 
     /// An event arrived for one direction: mark it ready and wake its waiter.
@@ -512,6 +526,23 @@ struct TempUse<'a> {
 impl Drop for TempUse<'_> {
     fn drop(&mut self) {
         self.reactor.leave_temp(self.fd, self.gen);
+    }
+}
+
+/// The key the notifier's eventfd is registered under: no fd slot has it (fd numbers stay
+/// far below `u32::MAX - 1`).
+const WAKE_KEY: u64 = u64::MAX - 1;
+
+/// Wakes a reactor's poll from any thread: an eventfd in that reactor's epoll set.
+pub(crate) struct Notifier {
+    /// The eventfd; bumped by `notify`, reset by the reactor's poll.
+    fd: OwnedFd,
+}
+
+impl Notifier {
+    /// Makes the reactor's current or next poll return.
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        sys::eventfd_bump(self.fd.as_raw_fd())
     }
 }
 

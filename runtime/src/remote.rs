@@ -12,7 +12,7 @@
 //! - **Post from anywhere.** [`RemoteWaker::wake`] and [`RemoteWaker::complete`] push a
 //!   completion (the token and, for `complete`, a boxed value) onto the hub's completion
 //!   queue: a `parking_lot::Mutex<Vec<_>>` held only for the push. A poster that found the
-//!   queue empty then calls `polling::Poller::notify`, which wakes the hub's `epoll_wait` (or
+//!   queue empty then bumps the reactor's notifier (an eventfd in its epoll set), which wakes the hub's `epoll_wait` (or
 //!   makes the next one return at once). A poster running on the hub's own thread skips the
 //!   queue and the notifier and delivers directly.
 //! - **Drain on the hub.** After every blocking poll, and in any other pass where the
@@ -71,8 +71,8 @@ struct Posted {
 
 /// The part of a hub other threads can reach: its notifier and its completion queue.
 pub(crate) struct Remote {
-    /// The hub's poller, shared so other threads can `notify` it.
-    poller: Arc<polling::Poller>,
+    /// The hub's reactor notifier, shared so other threads can wake its poll.
+    poller: Arc<crate::reactor::Notifier>,
     /// Completions posted by other threads; pushed by posters, swapped out by the hub.
     queue: Mutex<Posted>,
     /// Raised (under the lock) by a post, lowered (under the lock) by a drain: lets the hub

@@ -56,3 +56,22 @@ pub(crate) fn epoll_ctl(
 pub(crate) fn epoll_del(epfd: RawFd, fd: RawFd) -> io::Result<()> {
     epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, 0, 0)
 }
+
+/// A new non-blocking, close-on-exec eventfd (a counter other threads bump to wake a poll).
+pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+    // SAFETY: `fd` was just created by eventfd and is owned by nobody else.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Adds 1 to the eventfd's counter (glibc's `eventfd_write`, which does not go through the
+/// interposable `write` symbol).
+pub(crate) fn eventfd_bump(fd: RawFd) -> io::Result<()> {
+    syscall!(eventfd_write(fd, 1)).map(drop)
+}
+
+/// Resets the eventfd's counter; `EAGAIN` (already zero) is fine.
+pub(crate) fn eventfd_clear(fd: RawFd) {
+    let mut v: libc::eventfd_t = 0;
+    let _ = syscall!(eventfd_read(fd, &mut v));
+}
