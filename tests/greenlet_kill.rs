@@ -105,3 +105,60 @@ fn killed_child_reports_exit_to_its_parent_switch() {
     });
     assert!(outer.switch::<(), bool>(()).unwrap());
 }
+
+#[test]
+fn a_sender_kept_only_by_the_driver_outlives_its_value_in_flight() {
+    // G's only owner becomes the driver; G then switches a String to D. The String lives in
+    // G's frame until D takes it, so G must not be dropped (and unwound) before that.
+    let d = Greenlet::new(|s: String| {
+        let n = s.len();
+        drop(s);
+        let _: () = Greenlet::main().switch(n).unwrap();
+    });
+    let d2 = d.clone();
+    let g = Greenlet::new(move |_: ()| {
+        let c = Greenlet::new(|_: ()| 5u32); // its parent is G
+        let got: u32 = Greenlet::main().switch::<Greenlet, u32>(c.clone()).unwrap();
+        assert_eq!(got, 5, "C's return value reached its parent G");
+        c.set_parent(&Greenlet::main()).unwrap();
+        drop(c);
+        // Now only the driver owns G.
+        let _: () = d2.switch(String::from("hello, greenlet")).unwrap();
+    });
+    let c: Greenlet = g.switch(()).unwrap();
+    drop(g);
+    // C returns 5 to G; G hands a String to D; D sends its length back to main.
+    let n: usize = c.switch::<(), usize>(()).unwrap();
+    assert_eq!(n, "hello, greenlet".len());
+    drop(d);
+}
+
+#[test]
+fn switching_to_a_running_greenlet_is_an_error() {
+    // A drops the last handle of a suspended B; B's destructor tries to switch to A, which
+    // is running further up the stack.
+    struct SwitchOnDrop(Option<Greenlet>, Rc<Cell<bool>>);
+    impl Drop for SwitchOnDrop {
+        fn drop(&mut self) {
+            if let Some(a) = self.0.take() {
+                self.1
+                    .set(matches!(a.switch::<(), ()>(()), Err(SwitchError::Running)));
+            }
+        }
+    }
+    let refused = Rc::new(Cell::new(false));
+    let r = refused.clone();
+    let a = Greenlet::new(move |_: ()| {
+        let me = Greenlet::current();
+        let b = Greenlet::new(move |_: ()| {
+            let _guard = SwitchOnDrop(Some(me), r);
+            // (A temporary `Greenlet::current()` held across the switch would keep B alive.)
+            let parent = Greenlet::current().parent().unwrap();
+            let _: () = parent.switch(()).unwrap();
+        });
+        let () = b.switch(()).unwrap();
+        drop(b); // unwinds B here, while A runs
+    });
+    let () = a.switch(()).unwrap();
+    assert!(refused.get());
+}

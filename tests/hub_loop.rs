@@ -111,3 +111,28 @@ fn ten_thousand_sleepers_finish_together_on_one_thread() {
     assert_eq!(field("added_threads="), 0, "{line}");
     assert!(field("elapsed_ms=") < 2000, "{line}");
 }
+
+#[test]
+fn a_waiter_waited_on_by_another_greenlet_is_a_clear_panic() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let slot: Rc<RefCell<Option<sprout::Waiter>>> = Rc::new(RefCell::new(None));
+    let s = slot.clone();
+    let a = spawn(move || {
+        *s.borrow_mut() = Some(sprout::Waiter::new());
+        sprout::sleep(Duration::from_millis(20));
+    });
+    let s = slot.clone();
+    let b = spawn(move || {
+        sprout::yield_now();
+        let w = s.borrow_mut().take().expect("A made a waiter");
+        let _ = w.wait(None);
+    });
+    match b.join() {
+        Err(JoinError::Panicked(p)) => {
+            assert!(sprout::greenlet::panic_message(&*p).contains("greenlet that created it"))
+        }
+        other => panic!("expected a clear panic, got {other:?}"),
+    }
+    a.join().unwrap();
+}

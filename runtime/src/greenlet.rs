@@ -255,6 +255,9 @@ pub enum SwitchError {
     Dead,
     /// A greenlet tried to switch to itself.
     ToSelf,
+    /// The target is running further up this thread's stack (a destructor of a greenlet
+    /// being dropped tried to switch to the greenlet that dropped it).
+    Running,
     /// The value received was not of the type the receiving `switch` asked for.
     TypeMismatch {
         /// The type the receiver asked for.
@@ -279,6 +282,7 @@ impl fmt::Display for SwitchError {
         match self {
             SwitchError::Dead => f.write_str("cannot switch to a dead greenlet"),
             SwitchError::ToSelf => f.write_str("a greenlet cannot switch to itself"),
+            SwitchError::Running => f.write_str("cannot switch to a greenlet that is running"),
             SwitchError::TypeMismatch { expected } => {
                 write!(f, "switch received a value that is not a {expected}")
             }
@@ -659,7 +663,8 @@ impl Greenlet {
             ty: TypeId::of::<T>(),
             val: Some(value),
         };
-        receive::<R>(transfer(cur, self, Msg((&raw mut slot) as usize)))
+        let (msg, _sender) = transfer(cur, self, Msg((&raw mut slot) as usize));
+        receive::<R>(msg)
     }
 
     /// Raises `GreenletExit` in this greenlet: it unwinds (destructors run) and dies as a
@@ -682,7 +687,9 @@ impl Greenlet {
         }
         let cur = self.check_target()?;
         // SAFETY: decoded once, here.
-        match unsafe { transfer(cur, self, Msg(0)).decode() } {
+        let (msg, _sender) = transfer(cur, self, Msg(0));
+        // SAFETY: decoded once, here.
+        match unsafe { msg.decode() } {
             Incoming::Panicked(p) => Err(SwitchError::Panicked(p)),
             Incoming::Throw => resume_exit(),
             _ => Ok(()),
@@ -708,6 +715,9 @@ impl Greenlet {
         };
         if is_current {
             return Err(SwitchError::ToSelf);
+        }
+        if self.0.state.get() == State::Running && !self.0.is_main {
+            return Err(SwitchError::Running);
         }
         Ok(cur)
     }
@@ -783,7 +793,7 @@ fn receive_cold<R: 'static>(msg: Msg) -> Result<R, SwitchError> {
 /// Switches from the current greenlet `cur` (the value of `CURRENT`) to `to` with `msg`;
 /// returns what the current greenlet is resumed with (still encoded).
 #[inline]
-fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
+fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> (Msg, Option<Greenlet>) {
     if cur.is_null() {
         // Fast path from main: resume the target; if it switches straight back to main, the
         // driver loop is not needed.
@@ -796,16 +806,17 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
                     let (next, m) = unsafe { ((*req).to, (*req).msg) };
                     // SAFETY: see `Request::to`.
                     if unsafe { (*next).is_main } {
-                        m
+                        (m, None)
                     } else {
-                        // SAFETY: as above; the new handle keeps it alive from here on.
-                        drive(&unsafe { handle_from(next) }, m)
+                        // SAFETY: as above; the new handle keeps it alive from here on. The
+                        // sender, `to`, stays alive: the caller's `switch` borrows it.
+                        drive(unsafe { handle_from(next) }, m)
                     }
                 }
                 Step::Finished(outcome) => finish_and_drive(t, outcome),
             };
         }
-        return drive(to, msg);
+        return drive(to.clone(), msg);
     }
     // SAFETY: a non-null CURRENT is alive (see its invariant).
     let cur = unsafe { &*cur };
@@ -821,30 +832,37 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
     // SAFETY: `cur` is the running greenlet and we are on its stack: CURRENT is non-null only
     // while the driver resumes it, and a nested hub greenlet would not be in CURRENT. `req`
     // stays in this frame until the driver has read it (it reads before resuming anybody).
-    unsafe { sus.suspend(&raw const req) }
+    // The sender of what comes back is held by the driver until this greenlet switches away
+    // again, by which time `receive` has taken it.
+    (unsafe { sus.suspend(&raw const req) }, None)
 }
 
 /// The driver: runs on the main greenlet's stack, resuming greenlets until one switches back
-/// to main (or finishes with main as its parent). Returns what main receives.
-fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
-    // `target` points at the greenlet to resume. INVARIANT: it is kept alive by `first`
-    // (borrowed by the caller's `switch`) or by `keep`.
-    let mut target: *const Inner = Rc::as_ptr(&first.0);
-    let mut _keep: Option<Greenlet> = None;
+/// to main (or finishes with main as its parent). Returns what main receives, and a handle
+/// that keeps the sender of that message alive until main has taken it.
+///
+/// Keep-alive rule: a value in flight lives in its sender's suspended frame, so the sender
+/// must outlive the receiver's `receive`. `keep` owns the greenlet about to run; `hold` owns
+/// the sender of `msg` until the next resume has returned (by then the receiver has taken
+/// the message). Dropping either may unwind a greenlet, which is fine at those points.
+fn drive(first: Greenlet, mut msg: Msg) -> (Msg, Option<Greenlet>) {
+    let mut keep: Greenlet = first;
+    let mut hold: Option<Greenlet> = None;
     loop {
-        // SAFETY: see the invariant on `target`.
+        let target: *const Inner = Rc::as_ptr(&keep.0);
+        // SAFETY: `keep` owns a handle to `target` for this whole iteration.
         let t = unsafe { &*target };
         if t.is_main {
-            return msg;
+            return (msg, hold);
         }
         if t.state.get() == State::Dead {
-            // Its parent gets what was meant for it.
-            let p = live_parent(t);
-            target = Rc::as_ptr(&p.0);
-            _keep = Some(p);
+            // Its parent gets what was meant for it (the sender stays in `hold`).
+            keep = live_parent(t);
             continue;
         }
         let step = resume_one(t, target, msg);
+        // The message was taken during that resume: its sender may go.
+        drop(hold.take());
         match step {
             Step::Yielded(req) => {
                 // SAFETY: the greenlet suspended with a pointer to its own `Request`, which
@@ -852,18 +870,14 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
                 let (to, m) = unsafe { ((*req).to, (*req).msg) };
                 msg = m;
                 // SAFETY: see `Request::to`: the requester holds a handle to the target.
-                if unsafe { (*to).is_main } {
-                    return msg;
-                }
-                // SAFETY: as above; the new handle keeps it alive once the requester resumes.
-                _keep = Some(unsafe { handle_from(to) });
-                target = to;
+                let next = unsafe { handle_from(to) };
+                // The requester is the sender of `msg`: hold it until `msg` is taken.
+                hold = Some(std::mem::replace(&mut keep, next));
             }
             Step::Finished(outcome) => {
                 let (m, p) = finished(t, outcome);
                 msg = m;
-                target = Rc::as_ptr(&p.0);
-                _keep = Some(p);
+                hold = Some(std::mem::replace(&mut keep, p));
             }
         }
     }
@@ -887,9 +901,9 @@ fn resume_one(t: &Inner, ptr: *const Inner, msg: Msg) -> Step<*const Request, Ms
 /// The fast path's target finished: continue with the driver from its parent.
 #[cold]
 #[inline(never)]
-fn finish_and_drive(t: &Inner, outcome: Msg) -> Msg {
+fn finish_and_drive(t: &Inner, outcome: Msg) -> (Msg, Option<Greenlet>) {
     let (m, p) = finished(t, outcome);
-    drive(&p, m)
+    drive(p, m)
 }
 
 /// A greenlet's closure returned: mark it dead; its parent receives the outcome.

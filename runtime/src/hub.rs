@@ -292,8 +292,13 @@ impl Hub {
                 .suspender
                 .get()
                 .expect("a running greenlet has a suspender");
-            // SAFETY: `me` is the current greenlet (callers pass `current_task()`), so we are on
-            // its own stack, and it is not inside an explicit greenlet (checked above).
+            debug_assert!(
+                std::ptr::eq(self.current_ref(), &**me),
+                "switch_out of a non-current greenlet"
+            );
+            // SAFETY: `me` is the current greenlet (every caller passes the current task:
+            // `Waiter::wait` checks it, the others take `current_task()`), so we are on its own
+            // stack, and it is not inside an explicit greenlet (checked above).
             let sig = unsafe { sus.suspend(()) };
             if sig == Signal::Unwind && !std::thread::panicking() {
                 me.kill_raised();

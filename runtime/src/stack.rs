@@ -353,16 +353,19 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     let addr = unsafe { (*info).si_addr() } as usize;
     // Only const-initialised, destructor-free thread-locals are read here: no allocation, no
     // lazy initialisation, safe in a signal handler.
-    let mut running = crate::greenlet::running_stack_info();
-    if running.is_null() {
-        running = crate::hub::running_stack_info();
-    }
-    if running.is_null() {
-        running = RUNNING.try_with(|r| r.get()).unwrap_or(std::ptr::null());
-    }
-    if !running.is_null() {
-        // SAFETY: `RUNNING` points at the `StackInfo` of the greenlet being resumed on this
-        // thread, which lives as long as its coroutine and so across the whole resume.
+    // Any of the three records may name the overflowing stack (an explicit greenlet being
+    // drop-unwound inside a hub greenlet is only in `RUNNING`): check each.
+    let candidates = [
+        crate::greenlet::running_stack_info(),
+        crate::hub::running_stack_info(),
+        RUNNING.try_with(|r| r.get()).unwrap_or(std::ptr::null()),
+    ];
+    for running in candidates {
+        if running.is_null() {
+            continue;
+        }
+        // SAFETY: each pointer names the `StackInfo` of a greenlet alive on this thread for
+        // the whole resume (see `StackInfo`).
         let s = unsafe { &*running };
         // A large frame can step over the guard page by up to a page with stack probes.
         if addr >= s.guard_lo.saturating_sub(page_size()) && addr < s.guard_hi {

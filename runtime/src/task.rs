@@ -271,6 +271,8 @@ impl Task {
     /// Stores the result, wakes joiners, runs links (on the hub loop's stack).
     pub(crate) fn finish(self: &Rc<Task>, result: Stored) {
         self.state.set(TaskState::Dead);
+        // Its stack is gone: nothing may suspend through it any more.
+        self.suspender.set(None);
         self.kill.set(false);
         // Dropped outside the borrow: a value's destructor may use greenlet-locals itself.
         let locals = std::mem::take(&mut *self.locals.borrow_mut());

@@ -207,8 +207,15 @@ impl Waiter {
     ///
     /// Returns immediately if a waker already fired, or if a kill or `Timeout` is already
     /// pending for this greenlet.
+    ///
+    /// # Panics
+    /// If called by another greenlet than the one that created the waiter (a `Waiter` parks
+    /// its creator, so only its creator may wait on it).
     #[inline]
     pub fn wait(&self, deadline: Option<Instant>) -> Result<(), Interrupt> {
+        if !std::ptr::eq(Hub::current().current_ref(), &*self.task) {
+            foreign_wait_panic();
+        }
         if let Some(i) = self.task.pending_interrupt() {
             // Close the epoch so a later wake of it is a no-op.
             self.task.wake(self.epoch, Reason::Interrupted);
@@ -263,6 +270,12 @@ impl Default for Waiter {
     fn default() -> Self {
         Waiter::new()
     }
+}
+
+#[cold]
+#[inline(never)]
+fn foreign_wait_panic() -> ! {
+    panic!("sprout: a Waiter can only be waited on by the greenlet that created it")
 }
 
 /// Parks the current greenlet until `deadline` (or forever with `None`) without any other
