@@ -12,6 +12,14 @@ use super::head::Fault;
 /// The longest chunk size line (with extensions) or trailer section accepted.
 const MAX_LINE: usize = 4096;
 
+/// Whether `line` ends in CRLF and holds no other CR, LF or control byte (tabs allowed).
+fn valid_line(line: &[u8]) -> bool {
+    match line {
+        [rest @ .., b'\r', b'\n'] => rest.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f)),
+        _ => false,
+    }
+}
+
 /// Where the decoder is in the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -75,7 +83,17 @@ impl ChunkedDecoder {
                 if !input[0].is_ascii_hexdigit() {
                     return Err(Fault::BadRequest);
                 }
-                match httparse::parse_chunk_size(input) {
+                let parsed = httparse::parse_chunk_size(input);
+                if let Ok(httparse::Status::Complete((n, _))) = parsed {
+                    // httparse lets any byte through inside an extension, bare LF included;
+                    // a proxy that ends the line there would frame the body differently
+                    // (request smuggling). Only CRLF may end the line, and no other control
+                    // byte may appear in it.
+                    if !valid_line(&input[..n]) {
+                        return Err(Fault::BadRequest);
+                    }
+                }
+                match parsed {
                     Ok(httparse::Status::Complete((n, 0))) => {
                         self.state = State::Trailer(0);
                         Ok(Step::Skip(n))
@@ -109,8 +127,13 @@ impl ChunkedDecoder {
             },
             State::Trailer(seen) => match input.iter().position(|b| *b == b'\n') {
                 Some(i) => {
+                    // Trailer lines end in CRLF too (a bare LF would end them differently
+                    // for a proxy in front).
+                    if !valid_line(&input[..=i]) {
+                        return Err(Fault::BadRequest);
+                    }
                     let line = &input[..i];
-                    if line.is_empty() || line == b"\r" {
+                    if line == b"\r" {
                         self.state = State::Done;
                         return Ok(Step::Done(i + 1));
                     }
@@ -204,6 +227,13 @@ mod tests {
             b"5\nhello\r\n0\r\n\r\n",
             b"-5\r\nhello\r\n0\r\n\r\n",
             b"fffffffffffffffff\r\n",
+            // Bare LF or control bytes in a size line's extension (smuggling).
+            b"2;\nxx\r\nhi\r\n0\r\n\r\n",
+            b"2;a\x00b\r\nhi\r\n0\r\n\r\n",
+            b"2;a\rb\r\nhi\r\n0\r\n\r\n",
+            // Trailer section or trailer lines ended by a bare LF.
+            b"0\r\n\n",
+            b"0\r\nX: y\n\r\n",
         ] {
             assert_eq!(decode(bad, 3, u64::MAX), Err(Fault::BadRequest), "{bad:?}");
         }
