@@ -88,6 +88,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
         end: 0,
         wbuf: Vec::with_capacity(4096),
         head: Head::new(),
+        head_seen: 0,
     };
     conn.run();
 }
@@ -135,6 +136,10 @@ struct Conn<'s> {
     wbuf: Vec<u8>,
     /// The current request's parsed head.
     head: Head,
+    /// How many bytes at `rbuf[pos..]` the head parser has already seen without a complete
+    /// head: it runs again only when a newline arrives after them, so a client trickling its
+    /// head costs one parse per line, not one per byte.
+    head_seen: usize,
 }
 
 impl Conn<'_> {
@@ -161,8 +166,18 @@ impl Conn<'_> {
         let config = &self.shared.config;
         loop {
             if self.pos < self.end {
-                if self.head.parse(&self.rbuf[self.pos..self.end], config)? == Parsed::Complete {
-                    return Ok(HeadRead::Ready);
+                let input = &self.rbuf[self.pos..self.end];
+                let fresh = &input[self.head_seen.min(input.len())..];
+                if self.head_seen == 0 || fresh.contains(&b'\n') {
+                    if self.head.parse(input, config)? == Parsed::Complete {
+                        self.head_seen = 0;
+                        return Ok(HeadRead::Ready);
+                    }
+                    self.head_seen = input.len();
+                } else if input.len() > config.max_header_bytes {
+                    return Err(Fault::HeadersTooLarge);
+                } else {
+                    self.head_seen = input.len();
                 }
                 // The clock is read only for a head that has to wait for more bytes.
                 deadline.get_or_insert_with(|| Instant::now() + config.header_timeout);
