@@ -174,3 +174,25 @@ fn poll_with_no_fds_is_a_cooperative_sleep() {
     }
     assert!(start.elapsed() < Duration::from_millis(1000));
 }
+
+#[test]
+fn a_std_sleep_loop_that_ignores_a_kill_does_not_spin() {
+    sprout::monkey::patch_all();
+    let sleeps = Rc::new(Cell::new(0u32));
+    let s = sleeps.clone();
+    let h = sprout::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(20));
+        s.set(s.get() + 1);
+    });
+    sprout::sleep(Duration::from_millis(5));
+    h.kill_nowait();
+    // The loop never reaches a plain sprout call, so it cannot die; it must still sleep
+    // between iterations instead of returning at once and starving the hub.
+    let ticks_before = sleeps.get();
+    sprout::sleep(Duration::from_millis(200));
+    let n = sleeps.get() - ticks_before;
+    assert!(
+        n <= 15,
+        "the loop kept sleeping ({n} sleeps in 200 ms), it did not spin"
+    );
+}

@@ -283,8 +283,17 @@ impl StreamServer {
         for h in &rest {
             h.kill_nowait();
         }
+        // Bounded: a handler parked inside a libc hook (monkey patching) cannot be unwound
+        // and dies only when it next reaches plain sprout code.
+        let grace = std::time::Instant::now() + timeout.max(Duration::from_secs(1));
         for h in &rest {
-            h.kill();
+            let left = grace.saturating_duration_since(std::time::Instant::now());
+            if !h.kill_timeout(left) {
+                eprintln!(
+                    "sprout: StreamServer::stop: connection greenlet #{} did not die; leaving it",
+                    h.id()
+                );
+            }
         }
         inner.state.set(State::Stopped);
         inner.stopped.set();

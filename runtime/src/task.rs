@@ -2,6 +2,11 @@
 //! of it (`spawn`, `JoinHandle`, kill, links, `joinall`, `killall`, `wait_any`).
 //!
 //! A spawned greenlet is queued and starts on the hub's next pass, never inside `spawn`.
+//!
+//! A parked greenlet keeps its own record alive (its wait holds it), so a greenlet parked on
+//! something nobody can complete any more (an `Event` whose last other handle was dropped)
+//! stays parked, with its stack, until it is killed or its thread exits; it is not unwound
+//! behind the program's back. Kill such greenlets (or keep their handles in a `Group`).
 //! Its result (value, panic, or kill) is stored in its record until someone joins. A panic
 //! that nobody joins is reported once on stderr, naming the greenlet, when the last chance to
 //! join it is gone (its `JoinHandle` dropped).
@@ -84,7 +89,9 @@ pub(crate) struct Task {
     /// then needs no list storage); woken by `finish` like the list.
     first_joiner: RefCell<Option<crate::waiter::Waker>>,
     /// Callbacks to run when it finishes.
-    links: RefCell<Vec<Box<dyn FnOnce()>>>,
+    links: RefCell<Vec<(u64, Box<dyn FnOnce()>)>>,
+    /// Id of the next link, so a waiter can remove its own links when it stops waiting.
+    next_link: Cell<u64>,
     /// The `JoinHandle` was dropped: nobody can join any more.
     detached: Cell<bool>,
     /// The panic report captured by the panic hook, printed if nobody joins.
@@ -118,6 +125,7 @@ impl Task {
             joiners: WaitList::new(),
             first_joiner: RefCell::new(None),
             links: RefCell::new(Vec::new()),
+            next_link: Cell::new(0),
             detached: Cell::new(false),
             panic_report: RefCell::new(None),
             stack_info: None,
@@ -192,6 +200,19 @@ impl Task {
                 .get()
                 .map(crate::waiter::Interrupt::Scope)
         }
+    }
+
+    /// Adds a callback for when the greenlet finishes; returns its id for `remove_link`.
+    pub(crate) fn add_link(&self, f: Box<dyn FnOnce()>) -> u64 {
+        let id = self.next_link.get();
+        self.next_link.set(id + 1);
+        self.links.borrow_mut().push((id, f));
+        id
+    }
+
+    /// Removes a callback that has not run yet.
+    pub(crate) fn remove_link(&self, id: u64) {
+        self.links.borrow_mut().retain(|(i, _)| *i != id);
     }
 
     /// Called when a kill is raised by unwinding.
@@ -285,7 +306,7 @@ impl Task {
         }
         self.joiners.notify_all();
         let links = std::mem::take(&mut *self.links.borrow_mut());
-        for link in links {
+        for (_, link) in links {
             if let Err(p) = panic::catch_unwind(AssertUnwindSafe(link)) {
                 eprintln!(
                     "sprout: a link callback of greenlet {} panicked: {}",
@@ -625,7 +646,7 @@ impl<T> JoinHandle<T> {
         if self.is_finished() {
             f();
         } else {
-            self.task.links.borrow_mut().push(Box::new(f));
+            self.task.add_link(Box::new(f));
         }
     }
 
@@ -729,13 +750,21 @@ pub fn wait_any<J: Joinable>(handles: &[J], timeout: Option<Duration>) -> Option
             return None;
         }
         let w = Waiter::new();
-        for h in handles {
-            let waker = w.waker();
-            h.task_record().links.borrow_mut().push(Box::new(move || {
-                waker.wake();
-            }));
+        let links: Vec<u64> = handles
+            .iter()
+            .map(|h| {
+                let waker = w.waker();
+                h.task_record().add_link(Box::new(move || {
+                    waker.wake();
+                }))
+            })
+            .collect();
+        let r = w.wait(deadline);
+        // Links of greenlets that have not finished would pile up with every call.
+        for (h, id) in handles.iter().zip(links) {
+            h.task_record().remove_link(id);
         }
-        if let Err(i) = w.wait(deadline) {
+        if let Err(i) = r {
             crate::waiter::raise(i);
             return None;
         }

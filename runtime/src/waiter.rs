@@ -278,6 +278,32 @@ fn foreign_wait_panic() -> ! {
     panic!("sprout: a Waiter can only be waited on by the greenlet that created it")
 }
 
+/// Whether a kill or `Timeout` is pending for the current greenlet (raised at its next
+/// ordinary suspension point).
+pub fn interrupt_pending() -> bool {
+    Hub::current().current_ref().pending_interrupt().is_some()
+}
+
+/// Parks the current greenlet until `deadline`, even while a kill or `Timeout` is pending
+/// (they stay pending, to be raised at the next ordinary suspension point). For sleeps in
+/// code that cannot unwind and would otherwise return early and spin (libc sleep hooks).
+pub fn sleep_ignoring_interrupts(deadline: Instant) {
+    let hub = Hub::current();
+    while Instant::now() < deadline {
+        let w = Waiter::new();
+        let key = hub
+            .timers
+            .borrow_mut()
+            .insert(deadline, TimerAction::Wake(w.waker()));
+        hub.switch_out(&w.task);
+        hub.timers.borrow_mut().cancel(key);
+        if w.task.reason() == Some(Reason::TimedOut) {
+            return;
+        }
+        // Woken by an interrupt: park again for the rest of the time.
+    }
+}
+
 /// Parks the current greenlet until `deadline` (or forever with `None`) without any other
 /// wake source, raising kill and `Timeout` as the public API does.
 pub(crate) fn park_until(deadline: Option<Instant>) -> Result<(), WaitError> {

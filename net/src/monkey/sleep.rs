@@ -2,24 +2,31 @@
 //! on a hub timer; anywhere else they are the real calls.
 //!
 //! A kill or `Timeout` that reaches a greenlet sleeping in a hook ends the sleep early and
-//! the hook reports success: `std::thread::sleep` asserts that `clock_nanosleep` fails only
-//! with `EINTR`, and `EINTR` would make every caller sleep again at once. The kill (or
-//! `Timeout`) flag stays set: the greenlet's next plain sprout blocking call raises it, and
-//! its next socket wait in a hook fails with `ECANCELED`.
+//! the hook reports success: it cannot unwind, and failing is no option either
+//! (`std::thread::sleep` asserts that `clock_nanosleep` fails only with `EINTR`, and `EINTR`
+//! makes callers sleep again at once). The kill (or `Timeout`) flag stays set: the
+//! greenlet's next plain sprout blocking call raises it, and its next socket wait in a hook
+//! fails with `ECANCELED`. A sleep hook entered while the flag is already set (std code that
+//! went on sleeping) sleeps its whole duration, so such a loop cannot spin.
 
 use std::ffi::{c_int, c_uint};
 use std::time::{Duration, Instant};
 
 use libc::{clockid_t, timespec, useconds_t};
-use sprout_runtime::Waiter;
 
 use super::patch;
 use super::real;
 
 /// Parks the current greenlet until `deadline` (or an interrupt).
 fn park_until(deadline: Instant) {
-    // Nothing else can wake this park; a deadline rules out LoopExit.
-    let _ = Waiter::new().wait(Some(deadline));
+    if sprout_runtime::waiter::interrupt_pending() {
+        // A kill already ended an earlier sleep and the code slept again: returning at once
+        // now would let a loop of sleeps in std code spin without ever yielding.
+        sprout_runtime::waiter::sleep_ignoring_interrupts(deadline);
+    } else {
+        // Nothing else can wake this park; a deadline rules out LoopExit.
+        let _ = sprout_runtime::Waiter::new().wait(Some(deadline));
+    }
 }
 
 /// The duration in a valid `timespec`; `None` for one the kernel rejects (`EINVAL`), which
