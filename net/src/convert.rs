@@ -1,5 +1,6 @@
-//! Conversions every socket type shares: from and into its std counterpart, and the fd
-//! traits. One macro, so the six types cannot drift apart.
+//! What the socket types share: conversions from and into their std counterparts and the fd
+//! traits (every type), and `Read`/`Write` for the value and for a shared reference (the
+//! stream types). Macros, so the types cannot drift apart.
 
 /// Implements `from_std`, `into_std`, `From<std type>`, `AsFd`, `AsRawFd`, `FromRawFd` and
 /// `IntoRawFd` for a type whose only field is `sock: Socket`.
@@ -75,3 +76,64 @@ macro_rules! fd_conversions {
 }
 
 pub(crate) use fd_conversions;
+
+/// Implements `Read` and `Write` for a stream type and for a shared reference to it, through
+/// its `sock: Socket` (one retry loop underneath).
+macro_rules! stream_io {
+    ($ty:ident) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.sock.recv(buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.sock.recv_vectored(bufs)
+            }
+        }
+
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.sock.recv(buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.sock.recv_vectored(bufs)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.sock.send(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.sock.send_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.sock.send(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.sock.send_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stream_io;

@@ -207,3 +207,81 @@ impl Drop for DropFlag {
         self.0.set(true);
     }
 }
+
+/// Runs `clients` concurrent echo clients (greenlets of this process) against the server
+/// `pid` at `addr`: each connects with `connect`, waits until all are connected (so every
+/// connection is open at once), then echoes `rounds` messages of varied sizes and checks
+/// every byte. Samples the server's thread count meanwhile; returns the most seen.
+pub fn echo_storm<S, C>(
+    addr: SocketAddr,
+    pid: u32,
+    clients: usize,
+    rounds: usize,
+    connect: C,
+) -> usize
+where
+    S: Read + Write + 'static,
+    C: Fn(SocketAddr) -> io::Result<S> + Clone + 'static,
+{
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Instant;
+
+    let done = Rc::new(Cell::new(false));
+    let sampler = {
+        let done = done.clone();
+        sprout::spawn(move || {
+            let (mut max, stop) = (0, Instant::now() + Duration::from_secs(120));
+            while !done.get() && Instant::now() < stop {
+                max = max.max(thread_count(pid));
+                sprout::sleep(Duration::from_millis(5));
+            }
+            max
+        })
+    };
+    let connected = Rc::new(Cell::new(0usize));
+    let all_connected = Rc::new(sprout::WaitList::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let (connected, all_connected, connect) =
+                (connected.clone(), all_connected.clone(), connect.clone());
+            sprout::spawn(move || -> io::Result<usize> {
+                let mut conn = connect(addr)?;
+                connected.set(connected.get() + 1);
+                if connected.get() == clients {
+                    all_connected.notify_all();
+                }
+                while connected.get() < clients {
+                    all_connected
+                        .wait(Some(deadline))
+                        .map_err(io::Error::from)?;
+                }
+                let mut echoed = 0;
+                for round in 0..rounds {
+                    let msg = pattern(i * rounds + round, 1 + (i * 37 + round) % 3000);
+                    conn.write_all(&msg)?;
+                    let mut back = vec![0u8; msg.len()];
+                    conn.read_exact(&mut back)?;
+                    assert_eq!(back, msg, "client {i} round {round}: echo differs");
+                    echoed += back.len();
+                }
+                Ok(echoed)
+            })
+        })
+        .collect();
+    let expected: usize = (0..clients)
+        .flat_map(|i| (0..rounds).map(move |round| 1 + (i * 37 + round) % 3000))
+        .sum();
+    let mut total = 0;
+    for (i, c) in handles.into_iter().enumerate() {
+        match c.join() {
+            Ok(Ok(n)) => total += n,
+            Ok(Err(e)) => panic!("client {i} failed: {e}"),
+            Err(e) => panic!("client {i} panicked: {e}"),
+        }
+    }
+    assert_eq!(total, expected, "every byte comes back");
+    done.set(true);
+    sampler.join().unwrap()
+}
