@@ -56,6 +56,9 @@ pub(crate) enum TaskState {
     Dead,
 }
 
+/// A callback run when a greenlet finishes, with its id (for removal).
+type Link = (u64, Box<dyn FnOnce()>);
+
 /// The result stored by a finished greenlet.
 type Stored = Result<crate::value::Value, JoinError>;
 
@@ -89,7 +92,7 @@ pub(crate) struct Task {
     /// then needs no list storage); woken by `finish` like the list.
     first_joiner: RefCell<Option<crate::waiter::Waker>>,
     /// Callbacks to run when it finishes.
-    links: RefCell<Vec<(u64, Box<dyn FnOnce()>)>>,
+    links: RefCell<Vec<Link>>,
     /// Id of the next link, so a waiter can remove its own links when it stops waiting.
     next_link: Cell<u64>,
     /// The `JoinHandle` was dropped: nobody can join any more.
