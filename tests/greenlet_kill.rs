@@ -147,18 +147,19 @@ fn switching_to_a_running_greenlet_is_an_error() {
         }
     }
     let refused = Rc::new(Cell::new(false));
-    let r = refused.clone();
+    let slot: Rc<std::cell::RefCell<Option<Greenlet>>> = Rc::default();
+    let s = slot.clone();
     let a = Greenlet::new(move |_: ()| {
-        let me = Greenlet::current();
-        let b = Greenlet::new(move |_: ()| {
-            let _guard = SwitchOnDrop(Some(me), r);
-            // (A temporary `Greenlet::current()` held across the switch would keep B alive.)
-            let parent = Greenlet::current().parent().unwrap();
-            let _: () = parent.switch(()).unwrap();
-        });
-        let () = b.switch(()).unwrap();
-        drop(b); // unwinds B here, while A runs
+        let b = s.borrow_mut().take().expect("B is in the slot");
+        drop(b); // the last handle: B unwinds here, while A runs
     });
+    let (a2, r) = (a.clone(), refused.clone());
+    let b = Greenlet::new(move |_: ()| {
+        let _guard = SwitchOnDrop(Some(a2), r);
+        let _: () = Greenlet::main().switch(()).unwrap();
+    });
+    let () = b.switch(()).unwrap(); // B parks, holding its guard
+    *slot.borrow_mut() = Some(b);
     let () = a.switch(()).unwrap();
     assert!(refused.get());
 }

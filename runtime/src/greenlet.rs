@@ -433,6 +433,9 @@ thread_local! {
     static DROPPING: Cell<u32> = const { Cell::new(0) };
     /// The last id handed out.
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    /// A strong handle (from `Rc::into_raw`) on the sender of the value `drive` last handed
+    /// to main, or null; see `drive`. Without a destructor: at thread exit it is leaked.
+    static IN_FLIGHT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The stack record of the explicit greenlet running now, if any (for the overflow reporter;
@@ -663,8 +666,7 @@ impl Greenlet {
             ty: TypeId::of::<T>(),
             val: Some(value),
         };
-        let (msg, _sender) = transfer(cur, self, Msg((&raw mut slot) as usize));
-        receive::<R>(msg)
+        receive::<R>(transfer(cur, self, Msg((&raw mut slot) as usize)))
     }
 
     /// Raises `GreenletExit` in this greenlet: it unwinds (destructors run) and dies as a
@@ -687,9 +689,7 @@ impl Greenlet {
         }
         let cur = self.check_target()?;
         // SAFETY: decoded once, here.
-        let (msg, _sender) = transfer(cur, self, Msg(0));
-        // SAFETY: decoded once, here.
-        match unsafe { msg.decode() } {
+        match unsafe { transfer(cur, self, Msg(0)).decode() } {
             Incoming::Panicked(p) => Err(SwitchError::Panicked(p)),
             Incoming::Throw => resume_exit(),
             _ => Ok(()),
@@ -704,20 +704,22 @@ impl Greenlet {
     /// Checks that this greenlet can be switched to; returns the current greenlet (`CURRENT`).
     #[inline]
     fn check_target(&self) -> Result<*const Inner, SwitchError> {
-        if self.0.state.get() == State::Dead {
+        let state = self.0.state.get();
+        if state == State::Dead {
             return Err(SwitchError::Dead);
         }
         let cur = CURRENT.with(Cell::get);
-        let is_current = if cur.is_null() {
-            self.0.is_main
-        } else {
-            std::ptr::eq(cur, &*self.0)
-        };
-        if is_current {
+        if cur.is_null() {
+            if self.0.is_main {
+                return Err(SwitchError::ToSelf);
+            }
+            // Another greenlet can be running only while a drop unwinds a greenlet (with
+            // `CURRENT` null): the one that dropped it, further up this stack.
+            if state == State::Running {
+                return Err(SwitchError::Running);
+            }
+        } else if std::ptr::eq(cur, &*self.0) {
             return Err(SwitchError::ToSelf);
-        }
-        if self.0.state.get() == State::Running && !self.0.is_main {
-            return Err(SwitchError::Running);
         }
         Ok(cur)
     }
@@ -793,7 +795,7 @@ fn receive_cold<R: 'static>(msg: Msg) -> Result<R, SwitchError> {
 /// Switches from the current greenlet `cur` (the value of `CURRENT`) to `to` with `msg`;
 /// returns what the current greenlet is resumed with (still encoded).
 #[inline]
-fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> (Msg, Option<Greenlet>) {
+fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
     if cur.is_null() {
         // Fast path from main: resume the target; if it switches straight back to main, the
         // driver loop is not needed.
@@ -806,17 +808,16 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> (Msg, Option<Greenlet
                     let (next, m) = unsafe { ((*req).to, (*req).msg) };
                     // SAFETY: see `Request::to`.
                     if unsafe { (*next).is_main } {
-                        (m, None)
+                        m
                     } else {
-                        // SAFETY: as above; the new handle keeps it alive from here on. The
-                        // sender, `to`, stays alive: the caller's `switch` borrows it.
-                        drive(unsafe { handle_from(next) }, m)
+                        // SAFETY: as above; the driver holds its own handle from here on.
+                        drive(&unsafe { handle_from(next) }, m)
                     }
                 }
                 Step::Finished(outcome) => finish_and_drive(t, outcome),
             };
         }
-        return drive(to.clone(), msg);
+        return drive(to, msg);
     }
     // SAFETY: a non-null CURRENT is alive (see its invariant).
     let cur = unsafe { &*cur };
@@ -832,28 +833,34 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> (Msg, Option<Greenlet
     // SAFETY: `cur` is the running greenlet and we are on its stack: CURRENT is non-null only
     // while the driver resumes it, and a nested hub greenlet would not be in CURRENT. `req`
     // stays in this frame until the driver has read it (it reads before resuming anybody).
-    // The sender of what comes back is held by the driver until this greenlet switches away
-    // again, by which time `receive` has taken it.
-    (unsafe { sus.suspend(&raw const req) }, None)
+    unsafe { sus.suspend(&raw const req) }
 }
 
 /// The driver: runs on the main greenlet's stack, resuming greenlets until one switches back
-/// to main (or finishes with main as its parent). Returns what main receives, and a handle
-/// that keeps the sender of that message alive until main has taken it.
+/// to main (or finishes with main as its parent). Returns what main receives.
 ///
 /// Keep-alive rule: a value in flight lives in its sender's suspended frame, so the sender
 /// must outlive the receiver's `receive`. `keep` owns the greenlet about to run; `hold` owns
 /// the sender of `msg` until the next resume has returned (by then the receiver has taken
-/// the message). Dropping either may unwind a greenlet, which is fine at those points.
-fn drive(first: Greenlet, mut msg: Msg) -> (Msg, Option<Greenlet>) {
-    let mut keep: Greenlet = first;
+/// it). The sender of what main receives is parked in `IN_FLIGHT` when the driver returns
+/// and released at the next driver's entry, when main has certainly taken it (releasing it
+/// right after main's `receive` would put a check on the hot path of every switch). So a
+/// greenlet whose last handle the program drops right after it switched to main through the
+/// driver is unwound at the next such switch rather than at once. Dropping a handle may
+/// unwind a greenlet, which is fine at those points.
+fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
+    release_in_flight();
+    let mut keep: Greenlet = first.clone();
     let mut hold: Option<Greenlet> = None;
     loop {
         let target: *const Inner = Rc::as_ptr(&keep.0);
         // SAFETY: `keep` owns a handle to `target` for this whole iteration.
         let t = unsafe { &*target };
         if t.is_main {
-            return (msg, hold);
+            if let Some(sender) = hold {
+                IN_FLIGHT.with(|f| f.set(Rc::into_raw(sender.0)));
+            }
+            return msg;
         }
         if t.state.get() == State::Dead {
             // Its parent gets what was meant for it (the sender stays in `hold`).
@@ -883,6 +890,16 @@ fn drive(first: Greenlet, mut msg: Msg) -> (Msg, Option<Greenlet>) {
     }
 }
 
+/// Drops the handle `drive` left in `IN_FLIGHT` (its message has been taken by now).
+fn release_in_flight() {
+    let p = IN_FLIGHT.with(|f| f.replace(std::ptr::null()));
+    if !p.is_null() {
+        // SAFETY: `IN_FLIGHT` holds only pointers made by `Rc::into_raw` in `drive`, each
+        // released once, here.
+        drop(unsafe { Rc::from_raw(p) });
+    }
+}
+
 /// Resumes `t` (whose pointer is `ptr`) with `msg` as the current greenlet.
 #[inline(always)]
 fn resume_one(t: &Inner, ptr: *const Inner, msg: Msg) -> Step<*const Request, Msg> {
@@ -901,9 +918,9 @@ fn resume_one(t: &Inner, ptr: *const Inner, msg: Msg) -> Step<*const Request, Ms
 /// The fast path's target finished: continue with the driver from its parent.
 #[cold]
 #[inline(never)]
-fn finish_and_drive(t: &Inner, outcome: Msg) -> (Msg, Option<Greenlet>) {
+fn finish_and_drive(t: &Inner, outcome: Msg) -> Msg {
     let (m, p) = finished(t, outcome);
-    drive(p, m)
+    drive(&p, m)
 }
 
 /// A greenlet's closure returned: mark it dead; its parent receives the outcome.
