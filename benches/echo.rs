@@ -17,15 +17,17 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sprout::net::{TcpListener, TcpStream};
+use sprout::net::TcpListener;
 
-const CONNS: usize = 100;
-const MSG: usize = 64;
+#[path = "support/echo_load.rs"]
+mod echo_load;
+
+use echo_load::{Load, CONNS};
+
 /// Round trips per connection per measured iteration.
 const ROUNDS: usize = 20;
 
@@ -88,50 +90,6 @@ fn tokio_server() -> SocketAddr {
         });
     });
     rx.recv().unwrap()
-}
-
-/// The load generator: `CONNS` open connections, driven by one greenlet each.
-struct Load {
-    /// The client connections, shared with the greenlets of each run.
-    conns: Vec<Rc<TcpStream>>,
-}
-
-impl Load {
-    fn connect(addr: SocketAddr) -> Load {
-        let conns = (0..CONNS)
-            .map(|_| {
-                let c = TcpStream::connect(addr).unwrap();
-                c.set_nodelay(true).unwrap();
-                Rc::new(c)
-            })
-            .collect();
-        Load { conns }
-    }
-
-    /// Runs `rounds` round trips on every connection at once; returns the wall time.
-    fn run(&self, rounds: usize) -> Duration {
-        let start = Instant::now();
-        let clients: Vec<_> = self
-            .conns
-            .iter()
-            .map(|c| {
-                let c = c.clone();
-                sprout::spawn(move || {
-                    let msg = [0x5au8; MSG];
-                    let mut buf = [0u8; MSG];
-                    for _ in 0..rounds {
-                        (&*c).write_all(&msg).unwrap();
-                        (&*c).read_exact(&mut buf).unwrap();
-                    }
-                    assert_eq!(buf, msg);
-                })
-            })
-            .collect();
-        for c in clients {
-            c.join().unwrap();
-        }
-        start.elapsed()
-    }
 }
 
 fn echo(c: &mut Criterion) {

@@ -22,15 +22,17 @@ use std::ffi::c_void;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 
+#[path = "support/echo_load.rs"]
+mod echo_load;
+
+use echo_load::{Load, CONNS, MSG};
+
 /// The environment variable that turns this binary into an echo server child.
 const SERVER_ENV: &str = "SPROUT_MONKEY_BENCH_SERVER";
-const CONNS: usize = 100;
-const MSG: usize = 64;
 /// Round trips per connection per measured iteration.
 const ROUNDS: usize = 20;
 
@@ -195,50 +197,6 @@ fn serve(kind: &str) -> ! {
                 }
             }
         }
-    }
-}
-
-/// The load generator: `CONNS` open connections, driven by one greenlet each.
-struct Load {
-    /// The client connections, shared with the greenlets of each run.
-    conns: Vec<Rc<sprout::net::TcpStream>>,
-}
-
-impl Load {
-    fn connect(addr: SocketAddr) -> Load {
-        let conns = (0..CONNS)
-            .map(|_| {
-                let c = sprout::net::TcpStream::connect(addr).unwrap();
-                c.set_nodelay(true).unwrap();
-                Rc::new(c)
-            })
-            .collect();
-        Load { conns }
-    }
-
-    /// Runs `rounds` round trips on every connection at once; returns the wall time.
-    fn run(&self, rounds: usize) -> Duration {
-        let start = Instant::now();
-        let clients: Vec<_> = self
-            .conns
-            .iter()
-            .map(|c| {
-                let c = c.clone();
-                sprout::spawn(move || {
-                    let msg = [0x5au8; MSG];
-                    let mut buf = [0u8; MSG];
-                    for _ in 0..rounds {
-                        (&*c).write_all(&msg).unwrap();
-                        (&*c).read_exact(&mut buf).unwrap();
-                    }
-                    assert_eq!(buf, msg);
-                })
-            })
-            .collect();
-        for c in clients {
-            c.join().unwrap();
-        }
-        start.elapsed()
     }
 }
 
