@@ -1,6 +1,7 @@
 //! What the socket types share: conversions from and into their std counterparts and the fd
-//! traits (every type), and `Read`/`Write` for the value and for a shared reference (the
-//! stream types). Macros, so the types cannot drift apart.
+//! traits (every type), `Read`/`Write` for the value and for a shared reference (the stream
+//! types), and the hub-timer timeouts (the connected and datagram types). Macros, so the
+//! types cannot drift apart.
 
 /// Implements `from_std`, `into_std`, `From<std type>`, `AsFd`, `AsRawFd`, `FromRawFd` and
 /// `IntoRawFd` for a type whose only field is `sock: Socket`.
@@ -137,3 +138,39 @@ macro_rules! stream_io {
     };
 }
 pub(crate) use stream_io;
+
+/// Implements the read and write timeouts (hub timers, kept in its `sock: Socket`).
+macro_rules! socket_timeouts {
+    ($ty:ident) => {
+        impl $ty {
+            /// Bounds each read or receive: after `timeout` of waiting it fails with
+            /// `ErrorKind::TimedOut`. A hub timer, not `SO_RCVTIMEO`. `None` waits forever; a
+            /// zero duration is an error.
+            pub fn set_read_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.sock.set_read_timeout(timeout)
+            }
+
+            /// Bounds each write or send the same way.
+            pub fn set_write_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.sock.set_write_timeout(timeout)
+            }
+
+            /// The read timeout.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.sock.read_timeout())
+            }
+
+            /// The write timeout.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.sock.write_timeout())
+            }
+        }
+    };
+}
+pub(crate) use socket_timeouts;

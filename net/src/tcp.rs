@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr};
 use crate::resolve::ToSocketAddrs;
 use std::time::Duration;
 
-use crate::convert::{fd_conversions, stream_io};
+use crate::convert::{fd_conversions, socket_timeouts, stream_io};
 use crate::socket::Socket;
 use crate::sys::{self, RawAddr};
 
@@ -54,6 +54,7 @@ pub struct TcpStream {
 }
 
 fd_conversions!(TcpListener, std::net::TcpListener, tcp = false);
+socket_timeouts!(TcpStream);
 fd_conversions!(TcpStream, std::net::TcpStream, tcp = true);
 
 /// Runs `f` on each address `addr` resolves to until one succeeds (std's rule).
@@ -212,28 +213,6 @@ impl TcpStream {
         Ok(TcpStream {
             sock: self.sock.try_clone()?,
         })
-    }
-
-    /// Bounds each read (`read`, `peek`...): after `timeout` of waiting it fails with
-    /// `ErrorKind::TimedOut`. A hub timer, not `SO_RCVTIMEO`. `None` waits forever; a zero
-    /// duration is an error.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_read_timeout(timeout)
-    }
-
-    /// Bounds each write the same way.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.read_timeout())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.write_timeout())
     }
 
     /// Reads without removing the data from the queue; parks until some is there.

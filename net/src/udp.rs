@@ -7,9 +7,8 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::resolve::ToSocketAddrs;
-use std::time::Duration;
 
-use crate::convert::fd_conversions;
+use crate::convert::{fd_conversions, socket_timeouts};
 use crate::socket::Socket;
 use crate::sys::{self, RawAddr};
 
@@ -20,6 +19,7 @@ pub struct UdpSocket {
     sock: Socket,
 }
 
+socket_timeouts!(UdpSocket);
 fd_conversions!(UdpSocket, std::net::UdpSocket, tcp = false);
 
 type Std = std::net::UdpSocket;
@@ -97,27 +97,6 @@ impl UdpSocket {
         Ok(UdpSocket {
             sock: self.sock.try_clone()?,
         })
-    }
-
-    /// Bounds each receive: after `timeout` of waiting it fails with `ErrorKind::TimedOut`
-    /// (a hub timer, not `SO_RCVTIMEO`). A zero duration is an error.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_read_timeout(timeout)
-    }
-
-    /// Bounds each send the same way.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.read_timeout())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.write_timeout())
     }
 
     /// Sets `SO_BROADCAST`.

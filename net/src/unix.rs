@@ -9,7 +9,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::convert::{fd_conversions, stream_io};
+use crate::convert::{fd_conversions, socket_timeouts, stream_io};
 use crate::socket::Socket;
 use crate::sys::{self, RawAddr};
 
@@ -43,7 +43,9 @@ pub struct UnixDatagram {
 }
 
 fd_conversions!(UnixListener, std::os::unix::net::UnixListener, tcp = false);
+socket_timeouts!(UnixStream);
 fd_conversions!(UnixStream, std::os::unix::net::UnixStream, tcp = false);
+socket_timeouts!(UnixDatagram);
 fd_conversions!(UnixDatagram, std::os::unix::net::UnixDatagram, tcp = false);
 
 impl UnixListener {
@@ -155,27 +157,6 @@ impl UnixStream {
         self.sock.peek(buf)
     }
 
-    /// Bounds each read: after `timeout` of waiting it fails with `ErrorKind::TimedOut` (a
-    /// hub timer, not `SO_RCVTIMEO`). A zero duration is an error.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_read_timeout(timeout)
-    }
-
-    /// Bounds each write the same way.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.read_timeout())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.write_timeout())
-    }
-
     /// Takes the pending socket error (`SO_ERROR`), if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.view(|s: &StdStream| s.take_error())
@@ -259,27 +240,6 @@ impl UnixDatagram {
         Ok(UnixDatagram {
             sock: self.sock.try_clone()?,
         })
-    }
-
-    /// Bounds each receive: after `timeout` of waiting it fails with `ErrorKind::TimedOut`
-    /// (a hub timer). A zero duration is an error.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_read_timeout(timeout)
-    }
-
-    /// Bounds each send the same way.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.read_timeout())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.write_timeout())
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
