@@ -41,7 +41,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::rc::Rc;
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use crate::greenlet::{self, Step};
 use crate::reactor::Reactor;
 use crate::remote::HubRemote;
-use crate::task::{Signal, Task, TaskCoroutine, TaskState};
+use crate::task::{Signal, Task, TaskState};
 use crate::timer::TimerQueue;
 use crate::waiter::Reason;
 
@@ -69,7 +69,7 @@ pub(crate) struct Hub {
     /// The record of this thread's root code.
     root: Rc<Task>,
     /// Who runs now: the root or a greenlet. Set by `run_task`. INVARIANT: points at `root`
-    /// or at the greenlet `run_task` (or `unwind_orphan`) is resuming, which holds an `Rc` to
+    /// or at the greenlet `run_task` is resuming, which holds an `Rc` to
     /// it for that whole time.
     current: Cell<*const Task>,
     /// Suspensions so far (greenlet suspends plus root parks): the switch counter.
@@ -413,29 +413,6 @@ impl Hub {
                     None => break,
                 }
             }
-        }
-    }
-
-    /// Unwinds a suspended greenlet whose record is being dropped (nobody can reach it).
-    pub(crate) fn unwind_orphan(&self, mut co: TaskCoroutine, stand_in: Rc<Task>) {
-        // Its code runs as the current greenlet while it unwinds, under a stand-in record (the
-        // real one is being dropped) that carries the coroutine's own suspender.
-        let saved = self.current.replace(Rc::as_ptr(&stand_in));
-        let prev_loop = self.in_loop.replace(false);
-        // Resuming with Unwind makes its suspension point unwind; a destructor that parks while
-        // unwinding suspends back here and is resumed with Unwind again (ignored mid-unwind).
-        let r = panic::catch_unwind(AssertUnwindSafe(|| {
-            while !co.done() {
-                stand_in.state.set(TaskState::Running);
-                if let Step::Finished(()) = co.resume(Signal::Unwind) {
-                    break;
-                }
-            }
-        }));
-        self.in_loop.set(prev_loop);
-        self.current.set(saved);
-        if r.is_err() {
-            co.leak();
         }
     }
 

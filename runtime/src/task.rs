@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::greenlet::{is_exit, panic_message, RawGreenlet, Step, Suspender, UnwindInput};
-use crate::hub::{self, Hub};
+use crate::hub::Hub;
 use crate::stack;
 use crate::time::Elapsed;
 use crate::wait_list::WaitList;
@@ -347,18 +347,11 @@ impl Drop for Task {
         if !co.started() || co.done() {
             return;
         }
-        // A suspended greenlet nobody can reach any more: unwind it while the hub is alive;
-        // at thread exit leak its stack instead (its destructors may need the hub, and one
-        // parked inside a libc hook must never be unwound).
-        if hub::alive() {
-            let mut record = Task::blank(self.id, self.name.clone(), TaskState::Running);
-            record.stack_info = self.stack_info.clone();
-            let stand_in = Rc::new(record);
-            stand_in.suspender.set(self.suspender.get());
-            Hub::current().unwind_orphan(co, stand_in);
-        } else {
-            co.leak();
-        }
+        // Started and not finished: only reachable when the thread's hub drops what it still
+        // holds at thread exit, because a suspended greenlet keeps its own record alive (its
+        // wait holds it; see the module docs). Its stack is leaked, never unwound: its
+        // destructors may need the hub, and one parked inside a libc hook must never unwind.
+        co.leak();
     }
 }
 
