@@ -25,7 +25,7 @@ use crate::sys;
 /// let mut child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn()?;
 /// let pipe = OwnedFd::from(child.stdout.take().unwrap());
 /// let mut out = String::new();
-/// sprout_net::FdStream::new(pipe)?.read_to_string(&mut out)?; // parks, not blocks
+/// sprout::net::FdStream::new(pipe)?.read_to_string(&mut out)?; // parks, not blocks
 /// assert_eq!(out, "hi\n");
 /// child.wait()?;
 /// # Ok::<(), std::io::Error>(())

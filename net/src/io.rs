@@ -2,7 +2,7 @@
 //!
 //! Every socket and fd operation in this crate is a short call into [`retry`]. The protocol it
 //! follows (ready bits, one waiter per direction, close and interrupt handling) is documented
-//! in `sprout_runtime::reactor`.
+//! in `sprout::reactor`.
 
 use std::io;
 use std::time::{Duration, Instant};

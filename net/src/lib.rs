@@ -3,11 +3,11 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use sprout_net::{TcpListener, TcpStream};
+//! use sprout::net::{TcpListener, TcpStream};
 //!
 //! let listener = TcpListener::bind("127.0.0.1:0")?;
 //! let addr = listener.local_addr()?;
-//! let server = sprout_runtime::spawn(move || -> std::io::Result<()> {
+//! let server = sprout::spawn(move || -> std::io::Result<()> {
 //!     let (mut conn, _) = listener.accept()?;
 //!     let mut buf = [0u8; 5];
 //!     conn.read_exact(&mut buf)?;
@@ -33,7 +33,7 @@
 //!
 //! Every socket is created non-blocking and close-on-exec and registered once with the
 //! reactor of the thread that made it (edge-triggered epoll; see
-//! `sprout_runtime::reactor` for the readiness protocol). Every call goes through one
+//! `sprout::reactor` for the readiness protocol). Every call goes through one
 //! retry loop (the `io` module): try the syscall, and on `WouldBlock` park the greenlet on
 //! the fd's readiness and retry when the hub wakes it. Socket timeouts are hub timers, not
 //! kernel options. Sockets belong to their thread (`!Send`). Code outside any greenlet can

@@ -7,7 +7,7 @@
 //! keeps serving the others (gevent's thread-pool resolver).
 //!
 //! ```
-//! use sprout_net::lookup_host;
+//! use sprout::net::lookup_host;
 //!
 //! let addrs = lookup_host(("localhost", 80))?; // resolved on a pool thread
 //! assert!(addrs.iter().all(|a| a.port() == 80 && a.ip().is_loopback()));

@@ -7,12 +7,12 @@
 //! ```no_run
 //! use std::io::{Read, Write};
 //!
-//! sprout_net::serve_reuse_port(2, "127.0.0.1:7788", |addr| {
+//! sprout::net::serve_reuse_port(2, "127.0.0.1:7788", |addr| {
 //!     println!("listening on {addr}");
 //!     Ok(())
 //! }, |listener| loop {
 //!     let (mut conn, _) = listener.accept()?;
-//!     sprout_runtime::spawn(move || {
+//!     sprout::spawn(move || {
 //!         let mut buf = [0u8; 1024];
 //!         while let Ok(n @ 1..) = conn.read(&mut buf) {
 //!             if conn.write_all(&buf[..n]).is_err() { break; }

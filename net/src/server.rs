@@ -73,7 +73,7 @@ struct Inner {
 /// ```
 /// use std::io::{Read, Write};
 /// use std::time::Duration;
-/// use sprout_net::{StreamServer, TcpStream};
+/// use sprout::net::{StreamServer, TcpStream};
 ///
 /// let server = StreamServer::bind("127.0.0.1:0", |mut conn: TcpStream, _peer| {
 ///     let mut buf = [0u8; 64];

@@ -18,12 +18,12 @@ use crate::sys::{self, RawAddr};
 ///
 /// ```no_run
 /// use std::io::{Read, Write};
-/// use sprout_net::TcpListener;
+/// use sprout::net::TcpListener;
 ///
 /// let listener = TcpListener::bind("127.0.0.1:7788")?;
 /// loop {
 ///     let (mut conn, _peer) = listener.accept()?; // parks this greenlet only
-///     sprout_runtime::spawn(move || {
+///     sprout::spawn(move || {
 ///         let mut buf = [0u8; 4096];
 ///         while let Ok(n) = conn.read(&mut buf) {
 ///             if n == 0 || conn.write_all(&buf[..n]).is_err() {

@@ -1,7 +1,7 @@
 //! Greenlets with explicit `switch`: the Python `greenlet` package's model on corosensei.
 //!
 //! ```
-//! use sprout_runtime::greenlet::Greenlet;
+//! use sprout::greenlet::Greenlet;
 //!
 //! let echo = Greenlet::new(|mut n: u32| loop {
 //!     // Hand `n + 1` to whoever switched to us (main), wait for the next value.
@@ -35,7 +35,7 @@
 //! is `!Send`, which the compiler checks:
 //!
 //! ```compile_fail
-//! use sprout_runtime::greenlet::Greenlet;
+//! use sprout::greenlet::Greenlet;
 //!
 //! let g = Greenlet::new(|x: u32| x);
 //! std::thread::spawn(move || g.switch::<u32, u32>(1)); // error: `Rc<..>` cannot be sent

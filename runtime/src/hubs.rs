@@ -5,9 +5,9 @@
 //! use std::time::Duration;
 //!
 //! // Two hubs, each running 10 greenlets; the results come back in thread order.
-//! let totals = sprout_runtime::run_threads(2, |i| {
+//! let totals = sprout::run_threads(2, |i| {
 //!     let sleepers: Vec<_> = (0..10u64)
-//!         .map(|n| sprout_runtime::spawn(move || { sprout_runtime::sleep(Duration::from_millis(5)); n }))
+//!         .map(|n| sprout::spawn(move || { sprout::sleep(Duration::from_millis(5)); n }))
 //!         .collect();
 //!     let sum: u64 = sleepers.into_iter().map(|h| h.join().unwrap()).sum();
 //!     (i, sum)

@@ -2,14 +2,14 @@
 //! use and dropped when the greenlet ends.
 //!
 //! ```
-//! use sprout_runtime::local::Local;
+//! use sprout::local::Local;
 //!
 //! static REQUEST_ID: Local<u32> = Local::new(|| 0);
 //!
 //! let handlers: Vec<_> = (1..=3)
-//!     .map(|id| sprout_runtime::spawn(move || {
+//!     .map(|id| sprout::spawn(move || {
 //!         REQUEST_ID.set(id);
-//!         sprout_runtime::yield_now(); // the others set theirs meanwhile
+//!         sprout::yield_now(); // the others set theirs meanwhile
 //!         REQUEST_ID.get()
 //!     }))
 //!     .collect();

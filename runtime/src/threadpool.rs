@@ -4,12 +4,12 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use sprout_runtime::threadpool::spawn_blocking;
+//! use sprout::threadpool::spawn_blocking;
 //!
-//! let ticker = sprout_runtime::spawn(|| {
+//! let ticker = sprout::spawn(|| {
 //!     let mut ticks = 0;
 //!     for _ in 0..3 {
-//!         sprout_runtime::sleep(Duration::from_millis(10));
+//!         sprout::sleep(Duration::from_millis(10));
 //!         ticks += 1;
 //!     }
 //!     ticks

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use sprout_runtime::{spawn, sleep, with_timeout};
+//! use sprout::{spawn, sleep, with_timeout};
 //!
 //! let slow = spawn(|| { sleep(Duration::from_millis(50)); "done" });
 //! assert!(with_timeout(Duration::from_millis(10), || sleep(Duration::from_secs(5))).is_err());

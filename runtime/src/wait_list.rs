@@ -229,12 +229,12 @@ pub struct Parked<T> {
 ///
 /// ```
 /// use std::rc::Rc;
-/// use sprout_runtime::WaitList;
+/// use sprout::WaitList;
 ///
 /// let list = Rc::new(WaitList::new());
 /// let l = list.clone();
-/// let waiter = sprout_runtime::spawn(move || l.wait(None));
-/// sprout_runtime::yield_now(); // let it park
+/// let waiter = sprout::spawn(move || l.wait(None));
+/// sprout::yield_now(); // let it park
 /// assert_eq!(list.len(), 1);
 /// assert!(list.notify_one());
 /// assert!(waiter.join().unwrap().is_ok());

@@ -4,8 +4,8 @@
 //! ```
 //! use std::io::{Read, Write};
 //! use std::time::Duration;
-//! use sprout_net::http::{Response, Server};
-//! use sprout_net::TcpStream;
+//! use sprout::net::http::{Response, Server};
+//! use sprout::net::TcpStream;
 //!
 //! let server = Server::bind("127.0.0.1:0", |req| match req.path() {
 //!     "/" => Response::text("Hello, World!"),

@@ -98,7 +98,7 @@ impl fmt::Debug for ResponseBody {
 /// An HTTP response: status, headers and body.
 ///
 /// ```
-/// use sprout_net::http::Response;
+/// use sprout::net::http::Response;
 ///
 /// let hello = Response::text("Hello, World!");
 /// let missing = Response::new(404);

@@ -68,7 +68,7 @@ pub(crate) struct Shared {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use sprout_net::http::{Response, Server};
+/// use sprout::net::http::{Response, Server};
 ///
 /// let server = Server::builder()
 ///     .max_body(64 * 1024)

@@ -4,11 +4,11 @@
 //! ```no_run
 //! use std::io::{Read, Write};
 //!
-//! sprout_net::monkey::patch_all();
+//! sprout::monkey::patch_all();
 //! let listener = std::net::TcpListener::bind("127.0.0.1:7788")?;
 //! loop {
 //!     let (mut conn, _) = listener.accept()?; // runs the hub while it waits
-//!     sprout_runtime::spawn(move || -> std::io::Result<()> {
+//!     sprout::spawn(move || -> std::io::Result<()> {
 //!         let mut buf = [0u8; 4096];
 //!         loop {
 //!             let n = conn.read(&mut buf)?; // parks this greenlet only

@@ -81,7 +81,7 @@ pub(crate) fn mode() -> Mode {
 
 /// Whether a hook called now may switch greenlets: the process is patched (and not a forked
 /// child), and the calling code may park on this thread's hub (see
-/// `sprout_runtime::hub::may_park`: a greenlet or the root code of a thread that has a hub,
+/// `sprout::hub::may_park`: a greenlet or the root code of a thread that has a hub,
 /// never the hub loop itself nor an explicit `greenlet::Greenlet`).
 #[inline]
 pub(crate) fn cooperative() -> bool {

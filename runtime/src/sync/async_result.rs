@@ -3,13 +3,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use sprout_runtime::sync::AsyncResult;
+//! use sprout::sync::AsyncResult;
 //!
 //! let answer: AsyncResult<u32> = AsyncResult::new();
 //! let a = answer.clone();
-//! sprout_runtime::spawn(move || { sprout_runtime::sleep(Duration::from_millis(5)); a.set(42).unwrap() });
+//! sprout::spawn(move || { sprout::sleep(Duration::from_millis(5)); a.set(42).unwrap() });
 //! let readers: Vec<_> = (0..3)
-//!     .map(|_| { let a = answer.clone(); sprout_runtime::spawn(move || a.get().unwrap()) })
+//!     .map(|_| { let a = answer.clone(); sprout::spawn(move || a.get().unwrap()) })
 //!     .collect();
 //! for r in readers {
 //!     assert_eq!(r.join().unwrap(), 42);

@@ -2,15 +2,15 @@
 //! `put` parks until a getter takes the item, and a `get` parks until a putter brings one.
 //!
 //! ```
-//! use sprout_runtime::sync::Channel;
+//! use sprout::sync::Channel;
 //!
 //! let ch = Channel::new();
 //! let tx = ch.clone();
-//! let putter = sprout_runtime::spawn(move || {
+//! let putter = sprout::spawn(move || {
 //!     tx.put("ping").unwrap(); // parks until the get below takes it
 //!     "delivered"
 //! });
-//! sprout_runtime::yield_now();
+//! sprout::yield_now();
 //! assert!(!putter.is_finished());
 //! assert_eq!(ch.get().unwrap(), "ping");
 //! assert_eq!(putter.join().unwrap(), "delivered");

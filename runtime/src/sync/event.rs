@@ -1,12 +1,12 @@
 //! `Event`: a flag greenlets wait on until it is set (gevent's `Event`).
 //!
 //! ```
-//! use sprout_runtime::sync::Event;
+//! use sprout::sync::Event;
 //!
 //! let ready = Event::new();
 //! let r = ready.clone();
-//! let waiter = sprout_runtime::spawn(move || { r.wait().unwrap(); "saw it" });
-//! sprout_runtime::yield_now();
+//! let waiter = sprout::spawn(move || { r.wait().unwrap(); "saw it" });
+//! sprout::yield_now();
 //! assert!(!waiter.is_finished()); // parked on the event
 //! ready.set();
 //! assert_eq!(waiter.join().unwrap(), "saw it");

@@ -17,12 +17,12 @@
 //! | [`thread_channel`] | (`queue.Queue`) | an unbounded channel between threads and greenlets |
 //!
 //! ```
-//! use sprout_runtime::sync::{Channel, Event};
+//! use sprout::sync::{Channel, Event};
 //!
 //! let (ch, stop) = (Channel::new(), Event::new());
 //! let worker = {
 //!     let (ch, stop) = (ch.clone(), stop.clone());
-//!     sprout_runtime::spawn(move || {
+//!     sprout::spawn(move || {
 //!         let mut sum = 0;
 //!         while let Ok(n) = ch.get() { sum += n; }
 //!         stop.set();

@@ -9,21 +9,21 @@
 //! ```
 //! use std::rc::Rc;
 //! use std::time::Duration;
-//! use sprout_runtime::sync::Mutex;
+//! use sprout::sync::Mutex;
 //!
 //! let log = Rc::new(Mutex::new(Vec::new()));
 //! let writers: Vec<_> = (0..3)
 //!     .map(|i| {
 //!         let log = log.clone();
-//!         sprout_runtime::spawn(move || {
+//!         sprout::spawn(move || {
 //!             let mut g = log.lock().unwrap();
 //!             g.push(format!("{i} start"));
-//!             sprout_runtime::sleep(Duration::from_millis(2)); // others park on the lock meanwhile
+//!             sprout::sleep(Duration::from_millis(2)); // others park on the lock meanwhile
 //!             g.push(format!("{i} end"));
 //!         })
 //!     })
 //!     .collect();
-//! sprout_runtime::joinall(&writers, None);
+//! sprout::joinall(&writers, None);
 //! let log = log.lock().unwrap();
 //! for pair in log.chunks(2) {
 //!     assert_eq!(pair[0].replace("start", "end"), pair[1]); // never interleaved

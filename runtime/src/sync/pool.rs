@@ -9,7 +9,7 @@
 //! use std::cell::Cell;
 //! use std::rc::Rc;
 //! use std::time::Duration;
-//! use sprout_runtime::sync::Pool;
+//! use sprout::sync::Pool;
 //!
 //! let pool = Pool::new(3);
 //! let (now, peak) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
@@ -19,7 +19,7 @@
 //!         move |n| {
 //!             now.set(now.get() + 1);
 //!             peak.set(peak.get().max(now.get()));
-//!             sprout_runtime::sleep(Duration::from_millis(2));
+//!             sprout::sleep(Duration::from_millis(2));
 //!             now.set(now.get() - 1);
 //!             n * n
 //!         }

@@ -3,12 +3,12 @@
 //! [`Channel`](crate::sync::Channel) is the same machinery with room for nothing.
 //!
 //! ```
-//! use sprout_runtime::sync::Queue;
+//! use sprout::sync::Queue;
 //!
 //! let q = Queue::bounded(2);
 //! let producer = {
 //!     let q = q.clone();
-//!     sprout_runtime::spawn(move || {
+//!     sprout::spawn(move || {
 //!         for i in 0..5 {
 //!             q.put(i).unwrap(); // parks while the queue holds 2
 //!         }
@@ -633,7 +633,7 @@ flavour! {
     /// item first. All `Queue` methods are available through `Deref`.
     ///
     /// ```
-    /// let q = sprout_runtime::sync::LifoQueue::new();
+    /// let q = sprout::sync::LifoQueue::new();
     /// for i in 0..3 { q.put(i).unwrap(); }
     /// assert_eq!(q.get().unwrap(), 2);
     /// ```
@@ -663,7 +663,7 @@ flavour! {
     /// `Deref`.
     ///
     /// ```
-    /// let q = sprout_runtime::sync::PriorityQueue::new();
+    /// let q = sprout::sync::PriorityQueue::new();
     /// q.put((2, "later")).unwrap();
     /// q.put((1, "first")).unwrap();
     /// assert_eq!(q.get().unwrap(), (1, "first"));
@@ -694,12 +694,12 @@ flavour! {
     /// available through `Deref`.
     ///
     /// ```
-    /// use sprout_runtime::sync::JoinableQueue;
+    /// use sprout::sync::JoinableQueue;
     ///
     /// let q = JoinableQueue::new();
     /// let worker = {
     ///     let q = q.clone();
-    ///     sprout_runtime::spawn(move || for job in q.iter() {
+    ///     sprout::spawn(move || for job in q.iter() {
     ///         let _: u32 = job;
     ///         q.task_done();
     ///     })

@@ -5,7 +5,7 @@
 //! thread's root code is 0). Waiting greenlets get it in arrival order.
 //!
 //! ```
-//! use sprout_runtime::sync::RLock;
+//! use sprout::sync::RLock;
 //!
 //! fn nested(lock: &RLock, depth: u32) -> u32 {
 //!     let _g = lock.acquire().unwrap();

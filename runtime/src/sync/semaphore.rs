@@ -3,23 +3,23 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use sprout_runtime::sync::Semaphore;
+//! use sprout::sync::Semaphore;
 //!
 //! let sem = Semaphore::new(2);
 //! let running = std::rc::Rc::new(std::cell::Cell::new(0));
 //! let workers: Vec<_> = (0..6)
 //!     .map(|_| {
 //!         let (sem, running) = (sem.clone(), running.clone());
-//!         sprout_runtime::spawn(move || {
+//!         sprout::spawn(move || {
 //!             let _permit = sem.acquire().unwrap();
 //!             running.set(running.get() + 1);
 //!             assert!(running.get() <= 2);
-//!             sprout_runtime::sleep(Duration::from_millis(5));
+//!             sprout::sleep(Duration::from_millis(5));
 //!             running.set(running.get() - 1);
 //!         })
 //!     })
 //!     .collect();
-//! assert!(sprout_runtime::joinall(&workers, None));
+//! assert!(sprout::joinall(&workers, None));
 //! assert_eq!(sem.available_permits(), 2);
 //! ```
 //!

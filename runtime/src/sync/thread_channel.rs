@@ -2,7 +2,7 @@
 //! whose receivers may be greenlets (they park, their hub runs others) or plain threads.
 //!
 //! ```
-//! use sprout_runtime::sync::thread_channel;
+//! use sprout::sync::thread_channel;
 //!
 //! let (tx, rx) = thread_channel();
 //! let producers: Vec<_> = (0..2)
@@ -12,7 +12,7 @@
 //!     })
 //!     .collect();
 //! drop(tx); // the channel disconnects once the producers' senders are gone
-//! let consumer = sprout_runtime::spawn(move || rx.iter().count());
+//! let consumer = sprout::spawn(move || rx.iter().count());
 //! assert_eq!(consumer.join().unwrap(), 100);
 //! for p in producers {
 //!     p.join().unwrap();

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use sprout_runtime::sync::ThreadEvent;
+//! use sprout::sync::ThreadEvent;
 //!
 //! let ready = ThreadEvent::new();
 //! let r = ready.clone();
@@ -12,7 +12,7 @@
 //! });
 //! let waiter = {
 //!     let ready = ready.clone();
-//!     sprout_runtime::spawn(move || ready.wait().map(|()| "woken"))
+//!     sprout::spawn(move || ready.wait().map(|()| "woken"))
 //! };
 //! assert_eq!(waiter.join().unwrap(), Ok("woken"));
 //! setter.join().unwrap();

@@ -2,7 +2,7 @@
 //! can set and wait for.
 //!
 //! ```
-//! use sprout_runtime::sync::ThreadAsyncResult;
+//! use sprout::sync::ThreadAsyncResult;
 //!
 //! let answer: ThreadAsyncResult<u64> = ThreadAsyncResult::new();
 //! let a = answer.clone();
@@ -11,7 +11,7 @@
 //!     a.set(sum).unwrap(); // wakes the greenlets waiting below, on their hub
 //! });
 //! let readers: Vec<_> = (0..3)
-//!     .map(|_| { let a = answer.clone(); sprout_runtime::spawn(move || a.get().unwrap()) })
+//!     .map(|_| { let a = answer.clone(); sprout::spawn(move || a.get().unwrap()) })
 //!     .collect();
 //! for r in readers {
 //!     assert_eq!(r.join().unwrap(), 5050);
