@@ -431,7 +431,8 @@ thread_local! {
     static MAIN: RefCell<Option<Greenlet>> = const { RefCell::new(None) };
     /// Suspended greenlets being unwound by a drop right now (their code runs as main).
     static DROPPING: Cell<u32> = const { Cell::new(0) };
-    /// The last id handed out.
+    /// The last greenlet id handed out on this thread, to explicit and hub greenlets alike
+    /// (one id space; see `next_id`).
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
     /// A strong handle (from `Rc::into_raw`) on the sender of the value `drive` last handed
     /// to main, or null; see `drive`. Without a destructor: at thread exit it is leaked.
@@ -451,6 +452,22 @@ pub(crate) fn running_stack_info() -> *const StackInfo {
             None => std::ptr::null(),
         }
     }
+}
+
+/// The next greenlet id of this thread. Explicit greenlets and hub greenlets both draw from
+/// it, so their ids never collide; 0 is the thread's root (main) code.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    })
+}
+
+/// The id of the explicit greenlet running now, if one is.
+pub(crate) fn current_explicit_id() -> Option<u64> {
+    let cur = CURRENT.with(Cell::get);
+    // SAFETY: a non-null CURRENT is alive (see its invariant).
+    (!cur.is_null()).then(|| unsafe { (*cur).id })
 }
 
 /// Whether code is running inside an explicit greenlet right now (the hub refuses to park then).
@@ -507,10 +524,7 @@ impl Builder {
         R: 'static,
         F: FnOnce(A) -> R + 'static,
     {
-        let id = NEXT_ID.with(|n| {
-            n.set(n.get() + 1);
-            n.get()
-        });
+        let id = next_id();
         let size = self.stack_size.unwrap_or_else(stack::default_stack_size);
         let name: Option<Box<str>> = self.name.map(Into::into);
         let (raw, info) = Raw::new(size, id, name.clone(), move |sus, first: Msg| {
@@ -597,9 +611,16 @@ impl Greenlet {
         }
     }
 
-    /// The greenlet's id: 0 for main, then 1, 2, ... per thread.
+    /// The greenlet's id. Explicit greenlets and hub greenlets ([`crate::spawn`]) share one
+    /// per-thread id space, so ids never collide. The main greenlet's id is that of the code
+    /// that drives the explicit greenlets now: the running hub greenlet's id
+    /// ([`crate::current_id`]) inside a hub greenlet, 0 in a thread's root code.
     pub fn id(&self) -> u64 {
-        self.0.id
+        if self.0.is_main {
+            crate::hub::running_hub_greenlet_id()
+        } else {
+            self.0.id
+        }
     }
 
     /// The greenlet's name, if it was given one.

@@ -74,8 +74,6 @@ pub(crate) struct Hub {
     current: Cell<*const Task>,
     /// Suspensions so far (greenlet suspends plus root parks): the switch counter.
     switches: Cell<u64>,
-    /// Last greenlet id handed out.
-    next_id: Cell<u64>,
     /// True while the loop itself (not a greenlet) runs on the root's stack.
     in_loop: Cell<bool>,
     /// Waits pending outside this hub (thread pool jobs, cross-thread events): each may wake
@@ -189,7 +187,6 @@ impl Hub {
                 current: Cell::new(Rc::as_ptr(&root)),
                 root,
                 switches: Cell::new(0),
-                next_id: Cell::new(0),
                 in_loop: Cell::new(false),
                 external_waits: Cell::new(0),
                 remote: HubRemote::new(),
@@ -219,10 +216,9 @@ impl Hub {
         unsafe { &*self.current.get() }
     }
 
+    /// A new greenlet id (shared with explicit greenlets: see `greenlet::next_id`).
     pub(crate) fn next_id(&self) -> u64 {
-        let id = self.next_id.get() + 1;
-        self.next_id.set(id);
-        id
+        greenlet::next_id()
     }
 
     /// Queues a greenlet to run.
@@ -439,8 +435,20 @@ pub fn switch_count() -> u64 {
     Hub::current().switches()
 }
 
-/// The id of the running greenlet (0 for a thread's root code).
+/// The id of the running greenlet: an explicit [`greenlet::Greenlet`]'s id inside one,
+/// otherwise the running hub greenlet's (0 for a thread's root code). Hub and explicit
+/// greenlets share one id space, so this always equals
+/// `sprout::greenlet::Greenlet::current().id()`.
 pub fn current_id() -> u64 {
+    greenlet::current_explicit_id().unwrap_or_else(|| Hub::current().current_ref().id)
+}
+
+/// The id of the hub greenlet (or root, 0) running now, without creating a hub: 0 if this
+/// thread has none.
+pub(crate) fn running_hub_greenlet_id() -> u64 {
+    if !alive() {
+        return 0;
+    }
     Hub::current().current_ref().id
 }
 
