@@ -277,7 +277,7 @@ impl Hub {
     #[inline(always)]
     pub(crate) fn switch_out(&self, me: &Rc<Task>) {
         if greenlet::in_explicit_greenlet() {
-            explicit_block_panic();
+            return greenlet::park_on_hub();
         }
         self.switches.set(self.switches.get() + 1);
         if me.is_root() {
@@ -418,13 +418,34 @@ impl Hub {
     }
 }
 
+/// The driver of an explicit greenlet that asked to park (see `greenlet::park_on_hub`):
+/// parks the hub greenlet (or root) the driver runs on, until the wait's waker, deadline or
+/// an interrupt wakes it.
 #[cold]
 #[inline(never)]
-fn explicit_block_panic() -> ! {
-    panic!(
-        "sprout: blocking on the hub from inside a greenlet::Greenlet is not supported; \
-         run hub work in a greenlet made with sprout::spawn"
-    )
+pub(crate) fn park_driver() {
+    let hub = Hub::current();
+    let me = hub.current_task();
+    hub.switch_out(&me);
+}
+
+/// Called when a driver hands control back to the hub greenlet's own code: if a kill was
+/// raised inside an explicit greenlet it drove (the kill was meant for this hub greenlet),
+/// keep unwinding here.
+#[cold]
+#[inline(never)]
+pub(crate) fn reraise_kill_in_driver() {
+    if !alive() || std::thread::panicking() {
+        return;
+    }
+    let hub = Hub::current();
+    if hub.in_loop.get() {
+        return;
+    }
+    let me = hub.current_ref();
+    if !me.is_root() && me.kill_was_raised() {
+        panic::resume_unwind(Box::new(greenlet::GreenletExit));
+    }
 }
 
 /// The number of times greenlets (or the root) on this thread have switched out to the hub.

@@ -272,6 +272,12 @@ impl Task {
         links.len() != before
     }
 
+    /// Whether a kill was raised in this greenlet (it is unwinding, or a kill raised inside an
+    /// explicit greenlet it drove must now unwind it too).
+    pub(crate) fn kill_was_raised(&self) -> bool {
+        self.killed.get()
+    }
+
     /// Called when a kill is raised by unwinding.
     pub(crate) fn kill_raised(&self) {
         self.kill.set(false);
