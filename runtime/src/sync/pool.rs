@@ -202,7 +202,14 @@ impl Inner {
         deadline: Option<Instant>,
     ) -> Result<JoinHandle<T>, SpawnError> {
         if self.limited {
+            let kills = self.kills.get();
             self.take_slot(deadline)?;
+            if self.kills.get() != kills || self.killing.get() > 0 {
+                // Handed a slot, but the pool was killed before this greenlet resumed: a
+                // pending spawn fails (the kill empties the pool).
+                self.release_slot();
+                return Err(SpawnError::Killed);
+            }
         }
         let handle = match Builder::new().spawn(f) {
             Ok(h) => h,
