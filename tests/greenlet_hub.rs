@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sprout::greenlet::{panic_message, Greenlet, SwitchError};
+use sprout::greenlet::{Greenlet, SwitchError};
 
 #[test]
 fn hub_greenlets_can_drive_explicit_greenlets() {
@@ -48,7 +48,10 @@ fn an_explicit_greenlet_may_sleep_on_the_hub_and_is_resumed_inside_its_call() {
     });
     let first: u32 = g.switch(1u32).unwrap();
     assert_eq!(first, 2);
-    assert!(ticks.get() >= 2, "the hub ran other greenlets while it slept");
+    assert!(
+        ticks.get() >= 2,
+        "the hub ran other greenlets while it slept"
+    );
     let (last, switched): (u32, bool) = g.switch(5u32).unwrap();
     assert_eq!((last, switched), (50, true));
     assert!(g.dead());
@@ -92,7 +95,10 @@ fn a_parked_explicit_greenlet_cannot_be_switched_to_from_elsewhere() {
 #[test]
 fn killing_the_driver_unwinds_the_parked_explicit_greenlet_then_the_driver() {
     let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    struct Note(std::rc::Rc<std::cell::RefCell<Vec<&'static str>>>, &'static str);
+    struct Note(
+        std::rc::Rc<std::cell::RefCell<Vec<&'static str>>>,
+        &'static str,
+    );
     impl Drop for Note {
         fn drop(&mut self) {
             self.0.borrow_mut().push(self.1);

@@ -8,12 +8,20 @@ use sprout::greenlet::Greenlet;
 fn inside_a_hub_greenlet_current_ids_agree() {
     let h = sprout::spawn(|| {
         let g = Greenlet::current();
-        (g.id(), g.is_main(), sprout::current_id(), sprout::current().id())
+        (
+            g.id(),
+            g.is_main(),
+            sprout::current_id(),
+            sprout::current().id(),
+        )
     });
     let hid = h.id();
     let (gid, is_main, cur, handle) = h.join().unwrap();
     assert!(is_main, "hub greenlet code is the explicit layer's main");
-    assert_eq!(gid, hid, "the main greenlet reports the hub greenlet's id, not 0");
+    assert_eq!(
+        gid, hid,
+        "the main greenlet reports the hub greenlet's id, not 0"
+    );
     assert_eq!(cur, hid);
     assert_eq!(handle, hid);
     assert_eq!(Greenlet::current().id(), 0, "root code is 0");

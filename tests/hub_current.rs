@@ -69,7 +69,10 @@ fn a_supervisor_restarts_workers_handed_to_it_through_current() {
     }
     let ids = seen.borrow().clone();
     assert_eq!(ids.len(), 3, "three workers were started and handed over");
-    assert!(ids[0] < ids[1] && ids[1] < ids[2], "distinct greenlets: {ids:?}");
+    assert!(
+        ids[0] < ids[1] && ids[1] < ids[2],
+        "distinct greenlets: {ids:?}"
+    );
     supervisor.kill();
     assert_eq!(starts.get(), 3);
 }
@@ -163,7 +166,14 @@ fn a_join_that_completed_reports_success_and_the_kill_comes_next() {
     };
     *joiner_slot.borrow_mut() = Some(joiner.greenlet());
     assert!(joiner.join().unwrap_err().is_killed());
-    assert_eq!(joined.get(), Some(true), "the finished join reported success");
-    assert!(!after.get(), "the kill was raised at the next blocking call");
+    assert_eq!(
+        joined.get(),
+        Some(true),
+        "the finished join reported success"
+    );
+    assert!(
+        !after.get(),
+        "the kill was raised at the next blocking call"
+    );
     assert_eq!(target.join().unwrap(), 7);
 }

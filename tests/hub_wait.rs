@@ -35,9 +35,16 @@ fn wait_over_a_greenlet_an_event_and_a_socket_in_the_order_they_fire() {
     let objects: [&dyn Waitable; 3] = [&g, &event, &readable];
     assert!(objects.iter().all(|o| !o.is_ready()));
 
-    assert_eq!(sprout::wait_any(&objects, Some(Duration::from_secs(10))), Some(2));
+    assert_eq!(
+        sprout::wait_any(&objects, Some(Duration::from_secs(10))),
+        Some(2)
+    );
     let order: Vec<usize> = sprout::iwait(&objects, Some(Duration::from_secs(10))).collect();
-    assert_eq!(order, [2, 1, 0], "socket first, then the event, then the greenlet");
+    assert_eq!(
+        order,
+        [2, 1, 0],
+        "socket first, then the event, then the greenlet"
+    );
     // Waiting consumed nothing: the data is still there to read.
     let mut buf = [0u8; 4];
     server.read_exact(&mut buf).unwrap();
@@ -78,11 +85,24 @@ fn a_queue_wait_leaves_the_item_and_a_semaphore_wait_leaves_the_permit() {
         r2.set(3).unwrap();
     });
     let objects: [&dyn Waitable; 3] = [&q, &sem, &result];
-    assert_eq!(sprout::wait_any(&objects, Some(Duration::from_secs(10))), Some(0));
-    assert_eq!(q.try_get().unwrap(), 9, "the item handed to the wait went back");
-    assert_eq!(sprout::wait_any(&objects, Some(Duration::from_secs(10))), Some(2));
+    assert_eq!(
+        sprout::wait_any(&objects, Some(Duration::from_secs(10))),
+        Some(0)
+    );
+    assert_eq!(
+        q.try_get().unwrap(),
+        9,
+        "the item handed to the wait went back"
+    );
+    assert_eq!(
+        sprout::wait_any(&objects, Some(Duration::from_secs(10))),
+        Some(2)
+    );
     drop(held);
-    assert_eq!(sprout::wait(&objects[1..2], Some(Duration::from_secs(10)), None).unwrap(), [0]);
+    assert_eq!(
+        sprout::wait(&objects[1..2], Some(Duration::from_secs(10)), None).unwrap(),
+        [0]
+    );
     assert_eq!(sem.available_permits(), 1, "a wait takes no permit");
 }
 
@@ -94,7 +114,10 @@ fn a_semaphore_released_while_waited_on_keeps_its_permit() {
         sprout::sleep(Duration::from_millis(2));
         drop(held);
     });
-    assert_eq!(sprout::wait(&[&sem], Some(Duration::from_secs(10)), None).unwrap(), [0]);
+    assert_eq!(
+        sprout::wait(&[&sem], Some(Duration::from_secs(10)), None).unwrap(),
+        [0]
+    );
     releaser.join().unwrap();
     sprout::yield_now();
     assert_eq!(sem.available_permits(), 1);
@@ -119,7 +142,10 @@ fn wait_any_still_takes_plain_handles() {
     let hs: Vec<_> = (0..3u64)
         .map(|i| sprout::spawn(move || sprout::sleep(Duration::from_millis(20 - 5 * i))))
         .collect();
-    assert_eq!(sprout::wait_any(&hs, Some(Duration::from_secs(10))), Some(2));
+    assert_eq!(
+        sprout::wait_any(&hs, Some(Duration::from_secs(10))),
+        Some(2)
+    );
     assert_eq!(
         sprout::iwait(&hs, Some(Duration::from_secs(10))).collect::<Vec<_>>(),
         [2, 1, 0]

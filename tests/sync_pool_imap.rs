@@ -77,7 +77,7 @@ fn apply_from_inside_a_pool_of_size_one_does_not_deadlock() {
     let h = pool
         .spawn(move || {
             // The only slot is ours: waiting for another would wait for ever.
-            let inner = p.apply(|| sprout::current_id()).unwrap();
+            let inner = p.apply(sprout::current_id).unwrap();
             (inner, sprout::current_id())
         })
         .unwrap();

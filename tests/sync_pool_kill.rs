@@ -53,14 +53,25 @@ fn gevent_85_kill_from_a_worker_stops_everything() {
             }
         }
     }
-    assert_eq!(failure, Some(SpawnError::Killed), "the waiting spawn failed clearly");
+    assert_eq!(
+        failure,
+        Some(SpawnError::Killed),
+        "the waiting spawn failed clearly"
+    );
     assert_eq!(spawned, 5);
     assert!(failure.unwrap().to_string().contains("killed"));
     pool.join_timeout(SOON).unwrap();
     assert!(pool.is_empty());
     assert_eq!(pool.free_count(), 5);
-    assert!(ran_after_kill.borrow().is_empty(), "{:?}", ran_after_kill.borrow());
-    assert!(finished.borrow().is_empty(), "members were killed, none finished");
+    assert!(
+        ran_after_kill.borrow().is_empty(),
+        "{:?}",
+        ran_after_kill.borrow()
+    );
+    assert!(
+        finished.borrow().is_empty(),
+        "members were killed, none finished"
+    );
     // The pool is usable again afterwards.
     assert_eq!(pool.spawn(|| 3).unwrap().join().unwrap(), 3);
 }
@@ -124,7 +135,11 @@ fn kill_stops_imap_and_imap_unordered_feeding() {
         let rest: Vec<_> = it.collect();
         assert!(rest.len() < 40);
         sprout::sleep(Duration::from_millis(10));
-        assert_eq!(started.get(), at_kill, "ordered={ordered}: no item started after kill");
+        assert_eq!(
+            started.get(),
+            at_kill,
+            "ordered={ordered}: no item started after kill"
+        );
     }
 }
 
@@ -144,7 +159,11 @@ fn a_group_kill_also_stops_a_map() {
     });
     assert!(matches!(r, Err(JoinError::Killed)));
     sprout::sleep(Duration::from_millis(5));
-    assert_eq!(started.get(), 1, "the group's members never ran after the kill");
+    assert_eq!(
+        started.get(),
+        1,
+        "the group's members never ran after the kill"
+    );
 }
 
 /// Issue 11 item 1 for `Pool::spawn`: the slot was handed over before the spawner resumed,
@@ -167,7 +186,8 @@ fn a_pool_spawn_that_got_its_slot_as_a_timeout_fired_reports_success() {
     let ran = Rc::new(Cell::new(false));
     let after = Rc::new(Cell::new(false));
     let spawner = {
-        let (pool, reported, ran, after) = (pool.clone(), reported.clone(), ran.clone(), after.clone());
+        let (pool, reported, ran, after) =
+            (pool.clone(), reported.clone(), ran.clone(), after.clone());
         sprout::spawn(move || {
             let _ = sprout::with_timeout(Duration::from_millis(10), || {
                 let r = pool.spawn(move || ran.set(true));
@@ -182,7 +202,14 @@ fn a_pool_spawn_that_got_its_slot_as_a_timeout_fired_reports_success() {
     spawner.join().unwrap();
     holder.join().unwrap();
     pool.join_timeout(SOON).unwrap();
-    assert_eq!(reported.get(), Some(true), "the spawn that got its slot reports success");
+    assert_eq!(
+        reported.get(),
+        Some(true),
+        "the spawn that got its slot reports success"
+    );
     assert!(ran.get(), "and the greenlet was spawned");
-    assert!(!after.get(), "the expiry was raised at the next blocking call");
+    assert!(
+        !after.get(),
+        "the expiry was raised at the next blocking call"
+    );
 }

@@ -32,8 +32,8 @@
 //! [`crate::JoinError::LoopExit`]) instead of hanging. Greenlets parked forever stay parked.
 //!
 //! The calls that can return it are the waits with nothing else to wake them:
-//! `JoinHandle::join`/`join_timeout`, `joinall`/`wait_any`/`iwait` (they report "not
-//! finished"), `WaitList::wait`, and every wait of the single-hub `sync` types (`Event::wait`,
+//! `JoinHandle::join`/`join_timeout`/`wait`, `sprout::wait` (an error),
+//! `joinall`/`wait_any`/`iwait` (they report "not finished"), `WaitList::wait`, and every wait of the single-hub `sync` types (`Event::wait`,
 //! `AsyncResult::get`, `Semaphore::acquire`, `Mutex::lock`, `Queue::get`/`put`,
 //! `Pool::spawn`, ...), each as its own `LoopExit` error. `sleep`, socket and fd waits,
 //! `spawn_blocking` and the `Thread*` types never do: a timer, an fd waiter or another thread

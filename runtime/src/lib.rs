@@ -28,12 +28,12 @@ pub mod wait;
 pub mod wait_list;
 pub mod waiter;
 
+pub use greenlet_handle::{current, Greenlet};
 pub use hub::{current_id, current_name, switch_count};
 pub use hubs::{run_threads, Hubs};
-pub use greenlet_handle::{current, Greenlet};
 pub use task::{spawn, spawn_later, Builder, JoinError, JoinHandle, LinkId};
-pub use wait::{iwait, joinall, killall, wait, wait_any, Armed, Joinable, Waitable};
 pub use threadpool::spawn_blocking;
 pub use time::{sleep, sleep_until, with_timeout, yield_now, Elapsed, Timeout};
+pub use wait::{iwait, joinall, killall, wait, wait_any, Armed, Joinable, Waitable};
 pub use wait_list::WaitList;
 pub use waiter::{Interrupt, WaitError, Waiter, Waker};

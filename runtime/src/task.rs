@@ -638,8 +638,8 @@ where
 ///
 /// The result stays in the handle until [`join`](Self::join) takes it: [`wait`](Self::wait)
 /// only waits, and [`value`](Self::value), [`error`](Self::error) and
-/// [`successful`](Self::successful) look at it (gevent's `g.join(); g.value`). [`greenlet`]
-/// (Self::greenlet) gives the untyped, cloneable [`Greenlet`](crate::Greenlet) handle to hand
+/// [`successful`](Self::successful) look at it (gevent's `g.join(); g.value`).
+/// [`greenlet`](Self::greenlet) gives the untyped, cloneable [`Greenlet`](crate::Greenlet) handle to hand
 /// to other greenlets.
 ///
 /// ```
@@ -884,4 +884,3 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .finish()
     }
 }
-

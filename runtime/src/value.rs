@@ -70,8 +70,8 @@ impl Value {
     #[inline]
     pub(crate) fn get<T: 'static>(&self) -> Option<&T> {
         match &self.repr {
-            // SAFETY: the invariant says `data` holds a `T`; the reference borrows `self`.
             Repr::Inline { data, ty, .. } if *ty == TypeId::of::<T>() => {
+                // SAFETY: the invariant says `data` holds a `T`; the reference borrows `self`.
                 Some(unsafe { &*data.as_ptr().cast::<T>() })
             }
             Repr::Boxed(b) => b.downcast_ref::<T>(),

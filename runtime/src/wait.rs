@@ -33,7 +33,7 @@
 //! | [`Event`] | the flag is set |
 //! | [`AsyncResult`] | a value or error is set |
 //! | [`Semaphore`], [`BoundedSemaphore`] | a permit is free (an `acquire` would not park) |
-//! | [`Queue`] | an item is waiting, or it is closed (a `get` would not park) |
+//! | [`Queue`](crate::sync::Queue) | an item is waiting, or it is closed (a `get` would not park) |
 //! | `sprout::net::Readable(fd)`, `Writable(fd)` | `poll` reports the fd readable / writable |
 //!
 //! Events, results and semaphores are armed by a small watcher greenlet each (it waits with

@@ -350,7 +350,7 @@ impl Inner {
         items: I,
         f: F,
         window: Option<Rc<Permits>>,
-    ) -> (Queue<(usize, Result<R, JoinError>)>, JoinHandle<()>)
+    ) -> (Results<R>, JoinHandle<()>)
     where
         I: IntoIterator + 'static,
         I::Item: 'static,
@@ -429,7 +429,10 @@ impl Inner {
         R: 'static,
         F: Fn(I::Item) -> R + 'static,
     {
-        assert!(window > 0, "sprout: an imap window needs at least one result");
+        assert!(
+            window > 0,
+            "sprout: an imap window needs at least one result"
+        );
         let permits = Rc::new(Permits::new(window));
         let (results, feeder) = self.feed(items, f, Some(permits.clone()));
         Imap {
@@ -450,6 +453,9 @@ fn timeout_as_elapsed(p: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
         Err(p) => p,
     }
 }
+
+/// Where an `imap`'s workers send `(item index, result)` pairs.
+type Results<R> = Queue<(usize, Result<R, JoinError>)>;
 
 /// Producers of an `imap` that have not finished yet; the results queue closes when the count
 /// reaches zero.
@@ -695,7 +701,11 @@ macro_rules! group_methods {
             R: 'static,
             F: Fn(I::Item) -> R + 'static,
         {
-            let window = if self.inner.limited { self.inner.size } else { 64 };
+            let window = if self.inner.limited {
+                self.inner.size
+            } else {
+                64
+            };
             self.inner.imap(window, items, f)
         }
 
@@ -878,11 +888,7 @@ impl Pool {
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn), plus [`SpawnError::TimedOut`] (`f` is dropped unrun).
-    pub fn spawn_timeout<T, F>(
-        &self,
-        timeout: Duration,
-        f: F,
-    ) -> Result<JoinHandle<T>, SpawnError>
+    pub fn spawn_timeout<T, F>(&self, timeout: Duration, f: F) -> Result<JoinHandle<T>, SpawnError>
     where
         T: 'static,
         F: FnOnce() -> T + 'static,
