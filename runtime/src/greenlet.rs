@@ -502,6 +502,8 @@ const PARK_DONE: Msg = Msg(2);
 /// # Panics
 /// While a suspended greenlet is being unwound by a drop (its code runs as main then, with
 /// no driver to park).
+#[cold]
+#[inline(never)]
 pub(crate) fn park_on_hub() {
     let cur = CURRENT.with(Cell::get);
     if cur.is_null() {
