@@ -26,6 +26,11 @@
 //!   inside any greenlet of this module (a thread's `main`, or a hub greenlet that drives
 //!   explicit greenlets). Switching to it returns control to that code.
 //!
+//! Ids: explicit greenlets and hub greenlets ([`crate::spawn`]) share one per-thread id
+//! space, so `Greenlet::current().id()` always equals [`crate::current_id`]; the main
+//! greenlet's id is that of the hub greenlet (or root, 0) that drives the explicit ones (see
+//! [`crate::Greenlet`]).
+//!
 //! Values are typed at the call sites: `switch::<T, R>` sends a `T` and expects an `R` back.
 //! The receiver checks the type; a mismatch is [`SwitchError::TypeMismatch`], never undefined
 //! behaviour. Values travel by pointer, so a switch allocates nothing.

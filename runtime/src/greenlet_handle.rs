@@ -6,31 +6,7 @@
 //! registry, a log line) without fixing the result type. Both read the same record: killing or
 //! linking through either is the same as through the other.
 //!
-//! ```
-//! use sprout::sync::Queue;
-//!
-//! let inbox: Queue<sprout::Greenlet> = Queue::new();
-//! let tx = inbox.clone();
-//! let worker = sprout::spawn(move || {
-//!     tx.put(sprout::current()).unwrap(); // hand ourselves to whoever supervises us
-//!     sprout::sleep(std::time::Duration::from_secs(60));
-//! });
-//! let me = inbox.get().unwrap();
-//! assert_eq!(me.id(), worker.id());
-//! me.kill(); // kills `worker`
-//! assert!(worker.join().unwrap_err().is_killed());
-//! ```
-//!
-//! # Ids
-//!
-//! Hub greenlets (made by [`spawn`](crate::spawn)) and explicit
-//! [`greenlet::Greenlet`](crate::greenlet::Greenlet)s draw their ids from one per-thread
-//! counter, so an id names one greenlet of either kind; 0 is the thread's root code.
-//! [`current_id`](crate::current_id) and `greenlet::Greenlet::current().id()` always agree:
-//! inside an explicit greenlet both give that greenlet's id; elsewhere both give the running
-//! hub greenlet's id (the explicit layer's *main* greenlet is whatever hub greenlet, or root,
-//! drives the explicit ones). [`current`] always names a hub greenlet: inside an explicit
-//! greenlet it is the hub greenlet that drives it, the one the hub would park.
+//! See [`Greenlet`] for an example and how ids of hub and explicit greenlets relate.
 
 use std::fmt;
 use std::rc::Rc;
@@ -39,8 +15,35 @@ use std::time::{Duration, Instant};
 use crate::hub::Hub;
 use crate::task::{wait_dead, JoinError, LinkId, Task, TaskState};
 
-/// A cheap, cloneable handle to a hub greenlet or to a thread's root code (gevent's
-/// `Greenlet` as `getcurrent()` returns it). `!Send`. Equal handles name the same greenlet.
+/// A [`JoinHandle<T>`](crate::JoinHandle) owns the greenlet's typed result; a `Greenlet`
+/// only names the greenlet, so clones can be handed around (to a supervisor, a registry)
+/// without fixing the result type. Killing or linking through either is the same.
+///
+/// ```
+/// use sprout::sync::Queue;
+///
+/// let inbox: Queue<sprout::Greenlet> = Queue::new();
+/// let tx = inbox.clone();
+/// let worker = sprout::spawn(move || {
+///     tx.put(sprout::current()).unwrap(); // hand ourselves to whoever supervises us
+///     sprout::sleep(std::time::Duration::from_secs(60));
+/// });
+/// let me = inbox.get().unwrap();
+/// assert_eq!(me.id(), worker.id());
+/// me.kill(); // kills `worker`
+/// assert!(worker.join().unwrap_err().is_killed());
+/// ```
+///
+/// # Ids
+///
+/// Hub greenlets (made by [`spawn`](crate::spawn)) and explicit
+/// [`greenlet::Greenlet`](crate::greenlet::Greenlet)s draw their ids from one per-thread
+/// counter, so an id names one greenlet of either kind; 0 is the thread's root code.
+/// [`current_id`](crate::current_id) and `greenlet::Greenlet::current().id()` always agree:
+/// inside an explicit greenlet both give that greenlet's id; elsewhere both give the running
+/// hub greenlet's id (the explicit layer's *main* greenlet is whatever hub greenlet, or root,
+/// drives the explicit ones). [`current`] always names a hub greenlet: inside an explicit
+/// greenlet it is the hub greenlet that drives it, the one the hub would park.
 #[derive(Clone)]
 pub struct Greenlet {
     /// The greenlet's record, shared with its `JoinHandle` and the hub.
