@@ -35,6 +35,7 @@
 //!
 //! Linux on x86-64 only.
 
+pub use sprout_runtime::{current, wait, Armed, Greenlet, LinkId, Waitable};
 pub use sprout_runtime::{
     current_id, current_name, iwait, joinall, killall, run_threads, sleep, sleep_until, spawn,
     spawn_blocking, spawn_later, switch_count, wait_any, with_timeout, yield_now, Builder, Elapsed,

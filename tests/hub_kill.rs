@@ -56,7 +56,7 @@ fn kill_before_start_never_runs_but_links_fire() {
     let r = ran.clone();
     let h = spawn(move || r.set(true));
     let l = linked.clone();
-    h.link(move || l.set(true));
+    h.link(move |_| l.set(true));
     h.kill();
     assert!(h.is_finished());
     assert!(linked.get());

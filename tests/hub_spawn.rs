@@ -76,7 +76,7 @@ fn links_run_when_the_greenlet_finishes() {
     let log = Log::default();
     let h = spawn(|| sprout::sleep(Duration::from_millis(5)));
     let l = log.clone();
-    h.link(move || l.push("linked"));
+    h.link(move |_| l.push("linked"));
     assert!(log.take().is_empty());
     h.join().unwrap();
     assert_eq!(log.take(), vec!["linked"]);

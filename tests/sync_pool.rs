@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sprout::sync::{Group, Pool};
+use sprout::sync::{Group, Pool, SpawnError};
 use sprout::{JoinError, WaitError};
 use support::{settle, Gauge, Log, SOON};
 
@@ -79,7 +79,7 @@ fn wait_available_and_spawn_timeout() {
         .unwrap();
     assert_eq!(
         pool.spawn_timeout(Duration::from_millis(1), || ()).err(),
-        Some(WaitError::TimedOut)
+        Some(SpawnError::TimedOut)
     );
     pool.wait_available_timeout(SOON).unwrap();
     assert!(h.is_finished());
@@ -92,7 +92,7 @@ fn root_spawning_into_a_pool_nobody_frees_gets_loop_exit() {
     let stuck = sprout::sync::Event::new();
     let s = stuck.clone();
     let _h = pool.spawn(move || s.wait()).unwrap();
-    assert_eq!(pool.spawn(|| ()).err(), Some(WaitError::LoopExit));
+    assert_eq!(pool.spawn(|| ()).err(), Some(SpawnError::LoopExit));
     assert_eq!(pool.wait_available().err(), Some(WaitError::LoopExit));
     assert_eq!(pool.join().err(), Some(WaitError::LoopExit));
     pool.kill();

@@ -60,6 +60,7 @@ mod tcp;
 mod udp;
 mod unix;
 mod wait;
+mod waitable;
 
 pub use fd_stream::FdStream;
 pub use resolve::{lookup_host, ToSocketAddrs};
@@ -69,3 +70,4 @@ pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};
 pub use wait::{wait_readable, wait_writable};
+pub use waitable::{Readable, Writable};

@@ -26,6 +26,11 @@
 //!   inside any greenlet of this module (a thread's `main`, or a hub greenlet that drives
 //!   explicit greenlets). Switching to it returns control to that code.
 //!
+//! Ids: explicit greenlets and hub greenlets ([`crate::spawn`]) share one per-thread id
+//! space, so `Greenlet::current().id()` always equals [`crate::current_id`]; the main
+//! greenlet's id is that of the hub greenlet (or root, 0) that drives the explicit ones (see
+//! [`crate::Greenlet`]).
+//!
 //! Values are typed at the call sites: `switch::<T, R>` sends a `T` and expects an `R` back.
 //! The receiver checks the type; a mismatch is [`SwitchError::TypeMismatch`], never undefined
 //! behaviour. Values travel by pointer, so a switch allocates nothing.
@@ -58,9 +63,27 @@
 //! and the driver resumes X. A greenlet-to-greenlet switch is two raw stack switches; a switch
 //! from main and back is one resume and one suspend.
 //!
-//! Greenlets of this module must not block on the hub (sleep, join, sockets): the hub parks
-//! the hub greenlet that drives them, which is not on the stack at that moment. Doing so panics
-//! with a clear message; use [`crate::spawn`] for hub work.
+//! # Blocking on the hub inside an explicit greenlet
+//!
+//! A greenlet of this module may block on the hub (`sprout::sleep`, a socket read, a join,
+//! an `Event` wait), as gevent's raw greenlets may call `gevent.sleep`. The hub parks hub
+//! greenlets, and an explicit greenlet runs on a stack of its own, driven from the stack of
+//! a hub greenlet (or the thread's root code): so the explicit greenlet suspends to its
+//! driver with a park request, the driver parks the hub greenlet it runs on, and when the
+//! hub wakes that one the driver resumes the explicit greenlet inside its blocking call.
+//! Consequences:
+//!
+//! - The driving hub greenlet's `switch` does not return while the explicit greenlet is
+//!   parked (as if it had blocked itself); other hub greenlets run meanwhile.
+//! - A parked explicit greenlet counts as running: a `switch` to it from anywhere else fails
+//!   with [`SwitchError::Running`].
+//! - A kill of the driving hub greenlet is raised inside the parked explicit greenlet first
+//!   (it unwinds, destructors run), then in the driving hub greenlet when control comes back
+//!   to it. A `Timeout` scope is raised where the wait is, inside the explicit greenlet.
+//! - Exception: a greenlet being unwound because its last handle was dropped has no driver
+//!   waiting for it and cannot block; it panics with a message that says so.
+//! - With the `monkey` feature, libc calls made inside an explicit greenlet are not
+//!   interposed (they block the thread, as outside any hub); call sprout's own APIs there.
 //!
 //! This module is the only place that uses corosensei directly; the hub builds its greenlets
 //! on `RawGreenlet`.
@@ -431,7 +454,8 @@ thread_local! {
     static MAIN: RefCell<Option<Greenlet>> = const { RefCell::new(None) };
     /// Suspended greenlets being unwound by a drop right now (their code runs as main).
     static DROPPING: Cell<u32> = const { Cell::new(0) };
-    /// The last id handed out.
+    /// The last greenlet id handed out on this thread, to explicit and hub greenlets alike
+    /// (one id space; see `next_id`).
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
     /// A strong handle (from `Rc::into_raw`) on the sender of the value `drive` last handed
     /// to main, or null; see `drive`. Without a destructor: at thread exit it is leaked.
@@ -450,6 +474,62 @@ pub(crate) fn running_stack_info() -> *const StackInfo {
             Some(i) => i,
             None => std::ptr::null(),
         }
+    }
+}
+
+/// The next greenlet id of this thread. Explicit greenlets and hub greenlets both draw from
+/// it, so their ids never collide; 0 is the thread's root (main) code.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    })
+}
+
+/// The id of the explicit greenlet running now, if one is.
+pub(crate) fn current_explicit_id() -> Option<u64> {
+    let cur = CURRENT.with(Cell::get);
+    // SAFETY: a non-null CURRENT is alive (see its invariant).
+    (!cur.is_null()).then(|| unsafe { (*cur).id })
+}
+
+/// What the driver resumes a greenlet parked on the hub with (never decoded: only
+/// `park_on_hub` receives it, and nobody else can switch to a parked greenlet).
+const PARK_DONE: Msg = Msg(2);
+
+/// Parks the running explicit greenlet on the hub (a `sleep`, a socket wait, a join called
+/// inside it). It suspends to its driver with a park request; the driver, on the stack of
+/// the hub greenlet (or root) that drives it, parks *that* hub greenlet, whose park epoch
+/// the wait opened (a `Waiter` belongs to the hub's current greenlet), and resumes this one
+/// when the hub wakes it. While parked it counts as running: a `switch` to it from anywhere
+/// else fails with [`SwitchError::Running`].
+///
+/// # Panics
+/// While a suspended greenlet is being unwound by a drop (its code runs as main then, with
+/// no driver to park).
+#[cold]
+#[inline(never)]
+pub(crate) fn park_on_hub() {
+    let cur = CURRENT.with(Cell::get);
+    if cur.is_null() {
+        panic!(
+            "sprout: a greenlet::Greenlet being unwound by its drop cannot block on the hub \
+             (no driver is waiting for it); do the blocking work before dropping it"
+        );
+    }
+    // SAFETY: a non-null CURRENT is alive (see its invariant).
+    let g = unsafe { &*cur };
+    let sus = g.suspender.get().expect("running greenlet has a suspender");
+    let req = Request {
+        to: std::ptr::null(),
+        msg: PARK_DONE,
+    };
+    // SAFETY: `g` is the running greenlet and we are on its stack (CURRENT is non-null only
+    // while the driver resumes it); `req` stays in this frame until the driver has read it.
+    let m = unsafe { sus.suspend(&raw const req) };
+    if m.0 == 0 && !std::thread::panicking() {
+        // Its last handle was dropped while it was parked: unwind.
+        resume_exit();
     }
 }
 
@@ -507,10 +587,7 @@ impl Builder {
         R: 'static,
         F: FnOnce(A) -> R + 'static,
     {
-        let id = NEXT_ID.with(|n| {
-            n.set(n.get() + 1);
-            n.get()
-        });
+        let id = next_id();
         let size = self.stack_size.unwrap_or_else(stack::default_stack_size);
         let name: Option<Box<str>> = self.name.map(Into::into);
         let (raw, info) = Raw::new(size, id, name.clone(), move |sus, first: Msg| {
@@ -597,9 +674,16 @@ impl Greenlet {
         }
     }
 
-    /// The greenlet's id: 0 for main, then 1, 2, ... per thread.
+    /// The greenlet's id. Explicit greenlets and hub greenlets ([`crate::spawn`]) share one
+    /// per-thread id space, so ids never collide. The main greenlet's id is that of the code
+    /// that drives the explicit greenlets now: the running hub greenlet's id
+    /// ([`crate::current_id`]) inside a hub greenlet, 0 in a thread's root code.
     pub fn id(&self) -> u64 {
-        self.0.id
+        if self.0.is_main {
+            crate::hub::running_hub_greenlet_id()
+        } else {
+            self.0.id
+        }
     }
 
     /// The greenlet's name, if it was given one.
@@ -720,6 +804,10 @@ impl Greenlet {
             }
         } else if std::ptr::eq(cur, &*self.0) {
             return Err(SwitchError::ToSelf);
+        } else if state == State::Running && !self.0.is_main {
+            // Not the current one, yet running: parked on the hub (see `park_on_hub`), its
+            // driver waiting for it.
+            return Err(SwitchError::Running);
         }
         Ok(cur)
     }
@@ -806,6 +894,10 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
                     // SAFETY: the greenlet suspended with a pointer to its own `Request`, which
                     // stays in its suspended frame until it is resumed; fields are `Copy`.
                     let (next, m) = unsafe { ((*req).to, (*req).msg) };
+                    if next.is_null() {
+                        crate::hub::park_driver();
+                        return drive(to, PARK_DONE);
+                    }
                     // SAFETY: see `Request::to`.
                     if unsafe { (*next).is_main } {
                         m
@@ -860,6 +952,9 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
             if let Some(sender) = hold {
                 IN_FLIGHT.with(|f| f.set(Rc::into_raw(sender.0)));
             }
+            // A kill of the driving hub greenlet that arrived while an explicit greenlet was
+            // parked was raised in that greenlet (it unwound first); carry on unwinding here.
+            crate::hub::reraise_kill_in_driver();
             return msg;
         }
         if t.state.get() == State::Dead {
@@ -875,6 +970,13 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
                 // SAFETY: the greenlet suspended with a pointer to its own `Request`, which
                 // stays in its suspended frame until it is resumed; both fields are `Copy`.
                 let (to, m) = unsafe { ((*req).to, (*req).msg) };
+                if to.is_null() {
+                    // A park request: park the hub greenlet this driver runs on, then resume
+                    // the same greenlet.
+                    crate::hub::park_driver();
+                    msg = PARK_DONE;
+                    continue;
+                }
                 msg = m;
                 // SAFETY: see `Request::to`: the requester holds a handle to the target.
                 let next = unsafe { handle_from(to) };

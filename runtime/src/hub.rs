@@ -32,8 +32,8 @@
 //! [`crate::JoinError::LoopExit`]) instead of hanging. Greenlets parked forever stay parked.
 //!
 //! The calls that can return it are the waits with nothing else to wake them:
-//! `JoinHandle::join`/`join_timeout`, `joinall`/`wait_any`/`iwait` (they report "not
-//! finished"), `WaitList::wait`, and every wait of the single-hub `sync` types (`Event::wait`,
+//! `JoinHandle::join`/`join_timeout`/`wait`, `sprout::wait` (an error),
+//! `joinall`/`wait_any`/`iwait` (they report "not finished"), `WaitList::wait`, and every wait of the single-hub `sync` types (`Event::wait`,
 //! `AsyncResult::get`, `Semaphore::acquire`, `Mutex::lock`, `Queue::get`/`put`,
 //! `Pool::spawn`, ...), each as its own `LoopExit` error. `sleep`, socket and fd waits,
 //! `spawn_blocking` and the `Thread*` types never do: a timer, an fd waiter or another thread
@@ -74,8 +74,6 @@ pub(crate) struct Hub {
     current: Cell<*const Task>,
     /// Suspensions so far (greenlet suspends plus root parks): the switch counter.
     switches: Cell<u64>,
-    /// Last greenlet id handed out.
-    next_id: Cell<u64>,
     /// True while the loop itself (not a greenlet) runs on the root's stack.
     in_loop: Cell<bool>,
     /// Waits pending outside this hub (thread pool jobs, cross-thread events): each may wake
@@ -189,7 +187,6 @@ impl Hub {
                 current: Cell::new(Rc::as_ptr(&root)),
                 root,
                 switches: Cell::new(0),
-                next_id: Cell::new(0),
                 in_loop: Cell::new(false),
                 external_waits: Cell::new(0),
                 remote: HubRemote::new(),
@@ -219,10 +216,9 @@ impl Hub {
         unsafe { &*self.current.get() }
     }
 
+    /// A new greenlet id (shared with explicit greenlets: see `greenlet::next_id`).
     pub(crate) fn next_id(&self) -> u64 {
-        let id = self.next_id.get() + 1;
-        self.next_id.set(id);
-        id
+        greenlet::next_id()
     }
 
     /// Queues a greenlet to run.
@@ -281,7 +277,7 @@ impl Hub {
     #[inline(always)]
     pub(crate) fn switch_out(&self, me: &Rc<Task>) {
         if greenlet::in_explicit_greenlet() {
-            explicit_block_panic();
+            return greenlet::park_on_hub();
         }
         self.switches.set(self.switches.get() + 1);
         if me.is_root() {
@@ -422,13 +418,34 @@ impl Hub {
     }
 }
 
+/// The driver of an explicit greenlet that asked to park (see `greenlet::park_on_hub`):
+/// parks the hub greenlet (or root) the driver runs on, until the wait's waker, deadline or
+/// an interrupt wakes it.
 #[cold]
 #[inline(never)]
-fn explicit_block_panic() -> ! {
-    panic!(
-        "sprout: blocking on the hub from inside a greenlet::Greenlet is not supported; \
-         run hub work in a greenlet made with sprout::spawn"
-    )
+pub(crate) fn park_driver() {
+    let hub = Hub::current();
+    let me = hub.current_task();
+    hub.switch_out(&me);
+}
+
+/// Called when a driver hands control back to the hub greenlet's own code: if a kill was
+/// raised inside an explicit greenlet it drove (the kill was meant for this hub greenlet),
+/// keep unwinding here.
+#[cold]
+#[inline(never)]
+pub(crate) fn reraise_kill_in_driver() {
+    if !alive() || std::thread::panicking() {
+        return;
+    }
+    let hub = Hub::current();
+    if hub.in_loop.get() {
+        return;
+    }
+    let me = hub.current_ref();
+    if !me.is_root() && me.kill_was_raised() {
+        panic::resume_unwind(Box::new(greenlet::GreenletExit));
+    }
 }
 
 /// The number of times greenlets (or the root) on this thread have switched out to the hub.
@@ -439,8 +456,20 @@ pub fn switch_count() -> u64 {
     Hub::current().switches()
 }
 
-/// The id of the running greenlet (0 for a thread's root code).
+/// The id of the running greenlet: an explicit [`greenlet::Greenlet`]'s id inside one,
+/// otherwise the running hub greenlet's (0 for a thread's root code). Hub and explicit
+/// greenlets share one id space, so this always equals
+/// `sprout::greenlet::Greenlet::current().id()`.
 pub fn current_id() -> u64 {
+    greenlet::current_explicit_id().unwrap_or_else(|| Hub::current().current_ref().id)
+}
+
+/// The id of the hub greenlet (or root, 0) running now, without creating a hub: 0 if this
+/// thread has none.
+pub(crate) fn running_hub_greenlet_id() -> u64 {
+    if !alive() {
+        return 0;
+    }
     Hub::current().current_ref().id
 }
 

@@ -10,6 +10,7 @@
 compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x86-64 switch)");
 
 pub mod greenlet;
+mod greenlet_handle;
 pub mod hub;
 pub mod hubs;
 pub mod local;
@@ -23,15 +24,16 @@ pub mod threadpool;
 pub mod time;
 mod timer;
 mod value;
+pub mod wait;
 pub mod wait_list;
 pub mod waiter;
 
+pub use greenlet_handle::{current, Greenlet};
 pub use hub::{current_id, current_name, switch_count};
 pub use hubs::{run_threads, Hubs};
-pub use task::{
-    iwait, joinall, killall, spawn, spawn_later, wait_any, Builder, JoinError, JoinHandle, Joinable,
-};
+pub use task::{spawn, spawn_later, Builder, JoinError, JoinHandle, LinkId};
 pub use threadpool::spawn_blocking;
 pub use time::{sleep, sleep_until, with_timeout, yield_now, Elapsed, Timeout};
+pub use wait::{iwait, joinall, killall, wait, wait_any, Armed, Joinable, Waitable};
 pub use wait_list::WaitList;
 pub use waiter::{Interrupt, WaitError, Waiter, Waker};

@@ -12,7 +12,7 @@
 //! join it is gone (its `JoinHandle` dropped).
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -56,8 +56,12 @@ pub(crate) enum TaskState {
     Dead,
 }
 
-/// A callback run when a greenlet finishes, with its id (for removal).
-type Link = (u64, Box<dyn FnOnce()>);
+/// A callback run when a greenlet finishes, with its id (for removal). It receives the
+/// finished greenlet's record (its result is stored by then).
+pub(crate) type LinkFn = Box<dyn FnOnce(&Rc<Task>)>;
+
+/// A link and its id.
+type Link = (u64, LinkFn);
 
 /// The result stored by a finished greenlet.
 type Stored = Result<crate::value::Value, JoinError>;
@@ -95,6 +99,14 @@ pub(crate) struct Task {
     links: RefCell<Vec<Link>>,
     /// Id of the next link, so a waiter can remove its own links when it stops waiting.
     next_link: Cell<u64>,
+    /// A hub callback is queued to run links added after the finish (gevent's rawlink).
+    flush_queued: Cell<bool>,
+    /// Someone looked at the result (`error()`, `successful()`, a link with a value): a panic
+    /// is then not reported as unjoined.
+    pub(crate) observed: Cell<bool>,
+    /// How it ended, set by `finish` (kept after `join` takes the result): 0 not yet, 1 a
+    /// value, 2 killed, 3 panicked.
+    ending: Cell<u8>,
     /// The `JoinHandle` was dropped: nobody can join any more.
     detached: Cell<bool>,
     /// The panic report captured by the panic hook, printed if nobody joins.
@@ -129,6 +141,9 @@ impl Task {
             first_joiner: RefCell::new(None),
             links: RefCell::new(Vec::new()),
             next_link: Cell::new(0),
+            flush_queued: Cell::new(false),
+            observed: Cell::new(false),
+            ending: Cell::new(0),
             detached: Cell::new(false),
             panic_report: RefCell::new(None),
             stack_info: None,
@@ -206,16 +221,61 @@ impl Task {
     }
 
     /// Adds a callback for when the greenlet finishes; returns its id for `remove_link`.
-    pub(crate) fn add_link(&self, f: Box<dyn FnOnce()>) -> u64 {
+    /// Added after the finish, it runs on the hub loop's next timer phase, unless removed
+    /// before then (gevent's `rawlink` on a ready greenlet).
+    pub(crate) fn add_link(self: &Rc<Task>, f: LinkFn) -> u64 {
         let id = self.next_link.get();
         self.next_link.set(id + 1);
         self.links.borrow_mut().push((id, f));
+        if self.state.get() == TaskState::Dead && !self.flush_queued.replace(true) {
+            let me = self.clone();
+            Hub::current().timers.borrow_mut().insert(
+                Instant::now(),
+                crate::timer::TimerAction::Call(Box::new(move || {
+                    me.flush_queued.set(false);
+                    me.run_links();
+                })),
+            );
+        }
         id
     }
 
-    /// Removes a callback that has not run yet.
-    pub(crate) fn remove_link(&self, id: u64) {
-        self.links.borrow_mut().retain(|(i, _)| *i != id);
+    /// Whether it finished with a value.
+    pub(crate) fn ended_ok(&self) -> bool {
+        self.ending.get() == 1
+    }
+
+    /// Whether it finished killed.
+    pub(crate) fn ended_killed(&self) -> bool {
+        self.ending.get() == 2
+    }
+
+    /// Runs (and removes) every link, on the hub loop's stack; a panicking link is reported.
+    fn run_links(self: &Rc<Task>) {
+        let links = std::mem::take(&mut *self.links.borrow_mut());
+        for (_, link) in links {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| link(self))) {
+                eprintln!(
+                    "sprout: a link callback of greenlet {} panicked: {}",
+                    self.label(),
+                    panic_message(&*p)
+                );
+            }
+        }
+    }
+
+    /// Removes a callback that has not run yet; returns whether it was there.
+    pub(crate) fn remove_link(&self, id: u64) -> bool {
+        let mut links = self.links.borrow_mut();
+        let before = links.len();
+        links.retain(|(i, _)| *i != id);
+        links.len() != before
+    }
+
+    /// Whether a kill was raised in this greenlet (it is unwinding, or a kill raised inside an
+    /// explicit greenlet it drove must now unwind it too).
+    pub(crate) fn kill_was_raised(&self) -> bool {
+        self.killed.get()
     }
 
     /// Called when a kill is raised by unwinding.
@@ -302,28 +362,27 @@ impl Task {
         let locals = std::mem::take(&mut *self.locals.borrow_mut());
         drop(locals);
         let panicked = matches!(result, Err(JoinError::Panicked(_)));
+        self.ending.set(match &result {
+            Ok(_) => 1,
+            Err(JoinError::Killed) => 2,
+            Err(_) => 3,
+        });
         *self.result.borrow_mut() = Some(result);
         let first = self.first_joiner.borrow_mut().take();
         if let Some(w) = first {
             w.wake();
         }
         self.joiners.notify_all();
-        let links = std::mem::take(&mut *self.links.borrow_mut());
-        for (_, link) in links {
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(link)) {
-                eprintln!(
-                    "sprout: a link callback of greenlet {} panicked: {}",
-                    self.label(),
-                    panic_message(&*p)
-                );
-            }
-        }
+        self.run_links();
         if panicked && self.detached.get() {
             self.report_unjoined_panic();
         }
     }
 
     fn report_unjoined_panic(&self) {
+        if self.observed.get() {
+            return;
+        }
         let Some(Err(JoinError::Panicked(p))) = &*self.result.borrow() else {
             return;
         };
@@ -413,6 +472,52 @@ impl JoinError {
         }
     }
 }
+
+/// Waits until `task` is dead.
+///
+/// Truthful under interrupts (issue 11): if the greenlet finished before the waiter resumed,
+/// the wait succeeds even if a kill or an expired `Timeout` scope arrived meanwhile; those
+/// stay pending and are raised at the caller's next blocking call.
+pub(crate) fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<(), JoinError> {
+    while task.state.get() != TaskState::Dead {
+        if std::ptr::eq(&**task, Hub::current().current_ref()) {
+            panic!("sprout: a greenlet cannot join itself (it would wait for ever)");
+        }
+        let slot_free = task
+            .first_joiner
+            .borrow()
+            .as_ref()
+            .is_none_or(|w| !w.is_pending());
+        let r = if slot_free {
+            // A finish is a broadcast, so leaving early passes nothing on: just clear the slot.
+            let w = Waiter::new();
+            *task.first_joiner.borrow_mut() = Some(w.waker());
+            let r = w.wait(deadline);
+            let mut slot = task.first_joiner.borrow_mut();
+            if slot.as_ref().is_some_and(|x| w.owns(x)) {
+                *slot = None;
+            }
+            drop(slot);
+            r
+        } else {
+            task.joiners.wait_interruptible(deadline)
+        };
+        if task.state.get() == TaskState::Dead {
+            // Completed before we resumed: report it; an interrupt stays pending.
+            return Ok(());
+        }
+        r.map_err(|i| match crate::waiter::raise(i) {
+            crate::waiter::WaitError::TimedOut => JoinError::TimedOut,
+            crate::waiter::WaitError::LoopExit => JoinError::LoopExit,
+        })?;
+    }
+    Ok(())
+}
+
+/// Identifies a link added with [`JoinHandle::link`] (or its relatives, or
+/// [`Greenlet::link`](crate::Greenlet::link)), for `unlink`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkId(pub(crate) u64);
 
 /// Spawns greenlets with a name or a stack size of their own.
 #[derive(Debug, Default, Clone)]
@@ -528,10 +633,25 @@ where
     })
 }
 
-/// An owned handle to a hub greenlet (gevent's `Greenlet` object). `!Send`.
+/// An owned handle to a hub greenlet (gevent's `Greenlet` object), typed by its result.
+/// `!Send`.
+///
+/// The result stays in the handle until [`join`](Self::join) takes it: [`wait`](Self::wait)
+/// only waits, and [`value`](Self::value), [`error`](Self::error) and
+/// [`successful`](Self::successful) look at it (gevent's `g.join(); g.value`).
+/// [`greenlet`](Self::greenlet) gives the untyped, cloneable [`Greenlet`](crate::Greenlet) handle to hand
+/// to other greenlets.
+///
+/// ```
+/// let g = sprout::spawn(|| 6 * 7);
+/// g.wait().unwrap(); // waits, keeps the result
+/// assert!(g.successful());
+/// assert_eq!(*g.value().unwrap(), 42);
+/// assert_eq!(g.join().unwrap(), 42); // takes it
+/// ```
 ///
 /// Dropping it detaches the greenlet: it keeps running, and a panic it ends with is reported
-/// on stderr.
+/// on stderr unless its result was looked at.
 pub struct JoinHandle<T> {
     task: Rc<Task>,
     _t: PhantomData<T>,
@@ -540,14 +660,21 @@ pub struct JoinHandle<T> {
 impl<T: 'static> JoinHandle<T> {
     /// Waits for the greenlet to finish and returns its value.
     ///
-    /// Errors: [`JoinError::Killed`], [`JoinError::Panicked`], and [`JoinError::LoopExit`] when
+    /// # Errors
+    /// [`JoinError::Killed`], [`JoinError::Panicked`], and [`JoinError::LoopExit`] when
     /// nothing left in the hub could ever finish it.
+    ///
+    /// # Panics
+    /// If the value was already taken by [`join_timeout`](Self::join_timeout).
     pub fn join(mut self) -> Result<T, JoinError> {
         self.join_deadline(None)
     }
 
     /// Like [`join`](Self::join) but gives up after `timeout` with [`JoinError::TimedOut`],
     /// leaving the greenlet running and the handle usable.
+    ///
+    /// # Errors
+    /// As [`join`](Self::join), plus [`JoinError::TimedOut`].
     ///
     /// # Panics
     /// If the value was already taken by an earlier successful join.
@@ -562,7 +689,7 @@ impl<T: 'static> JoinHandle<T> {
             .result
             .borrow_mut()
             .take()
-            .expect("greenlet result already taken");
+            .expect("sprout: the greenlet's result was already taken by join_timeout");
         self.task.panic_report.borrow_mut().take();
         match stored {
             Ok(v) => Ok(v
@@ -571,42 +698,129 @@ impl<T: 'static> JoinHandle<T> {
             Err(e) => Err(e),
         }
     }
-}
 
-/// Waits until `task` is dead.
-pub(crate) fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<(), JoinError> {
-    while task.state.get() != TaskState::Dead {
-        if std::ptr::eq(&**task, Hub::current().current_ref()) {
-            panic!("a greenlet cannot join itself");
-        }
-        let slot_free = task
-            .first_joiner
-            .borrow()
-            .as_ref()
-            .is_none_or(|w| !w.is_pending());
-        let r = if slot_free {
-            // A finish is a broadcast, so leaving early passes nothing on: just clear the slot.
-            let w = Waiter::new();
-            *task.first_joiner.borrow_mut() = Some(w.waker());
-            let r = w.wait(deadline);
-            let mut slot = task.first_joiner.borrow_mut();
-            if slot.as_ref().is_some_and(|x| w.owns(x)) {
-                *slot = None;
-            }
-            drop(slot);
-            r.map_err(crate::waiter::raise)
-        } else {
-            task.joiners.wait(deadline)
-        };
-        r.map_err(|e| match e {
-            crate::waiter::WaitError::TimedOut => JoinError::TimedOut,
-            crate::waiter::WaitError::LoopExit => JoinError::LoopExit,
-        })?;
+    /// The greenlet's value, if it finished successfully (gevent's `value`); `None` while it
+    /// runs, if it failed, or once `join_timeout` took the value. Does not wait.
+    pub fn value(&self) -> Option<Ref<'_, T>> {
+        Ref::filter_map(self.task.result.borrow(), |r| match r {
+            Some(Ok(v)) if self.task.state.get() == TaskState::Dead => v.get::<T>(),
+            _ => None,
+        })
+        .ok()
     }
-    Ok(())
+
+    /// The greenlet's result, if it has finished and the value was not taken: `Ok(&value)` or
+    /// `Err(&error)`. Does not wait. Counts as looking at a panic (it is not reported).
+    pub fn result(&self) -> Option<Result<Ref<'_, T>, Ref<'_, JoinError>>> {
+        if self.task.state.get() != TaskState::Dead {
+            return None;
+        }
+        if let Some(e) = self.error() {
+            return Some(Err(e));
+        }
+        self.value().map(Ok)
+    }
+
+    /// Runs `f` with the greenlet's result when it finishes (gevent's `link`): `Ok(&value)`
+    /// or `Err(&error)`. Runs on the hub loop, so it must not block (spawn a greenlet for
+    /// blocking work). A link added after the finish runs on the hub's next pass (gevent's
+    /// `rawlink`), unless unlinked first. Returns an id for [`unlink`](Self::unlink).
+    ///
+    /// If `join_timeout` took the value before the link runs, `f` is not called.
+    pub fn link(&self, f: impl FnOnce(Result<&T, &JoinError>) + 'static) -> LinkId {
+        LinkId(self.task.add_link(Box::new(move |task: &Rc<Task>| {
+            task.observed.set(true);
+            let r = task.result.borrow();
+            match &*r {
+                Some(Ok(v)) => {
+                    if let Some(v) = v.get::<T>() {
+                        f(Ok(v));
+                    }
+                }
+                Some(Err(e)) => f(Err(e)),
+                None => {}
+            }
+        })))
+    }
+
+    /// Runs `f` with the value if the greenlet finishes successfully (gevent's
+    /// `link_value`). See [`link`](Self::link).
+    pub fn link_value(&self, f: impl FnOnce(&T) + 'static) -> LinkId {
+        self.link(move |r| {
+            if let Ok(v) = r {
+                f(v);
+            }
+        })
+    }
 }
 
 impl<T> JoinHandle<T> {
+    /// Parks until the greenlet has finished, keeping its result in the handle (gevent's
+    /// `join()`, which does not return the value).
+    ///
+    /// Truthful under interrupts: if the greenlet finished before the caller resumed, this
+    /// returns `Ok` even if a kill or `Timeout` arrived meanwhile; those are raised at the
+    /// caller's next blocking call.
+    ///
+    /// # Errors
+    /// [`JoinError::LoopExit`] when nothing left in the hub could ever finish it. How the
+    /// greenlet ended is not an error here: see [`successful`](Self::successful).
+    pub fn wait(&self) -> Result<(), JoinError> {
+        wait_dead(&self.task, None)
+    }
+
+    /// Like [`wait`](Self::wait) but gives up after `timeout`.
+    ///
+    /// # Errors
+    /// [`JoinError::TimedOut`] if it is still running then; [`JoinError::LoopExit`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
+        wait_dead(&self.task, Some(Instant::now() + timeout))
+    }
+
+    /// Whether the greenlet finished and returned a value (gevent's `successful()`); false
+    /// while it runs, and if it panicked or was killed.
+    pub fn successful(&self) -> bool {
+        self.task.observed.set(true);
+        self.task.ended_ok()
+    }
+
+    /// How the greenlet failed, if it finished and failed (gevent's `exception`):
+    /// [`JoinError::Killed`] or [`JoinError::Panicked`]. Does not wait. Counts as looking at
+    /// a panic (it is not reported on stderr).
+    pub fn error(&self) -> Option<Ref<'_, JoinError>> {
+        if self.task.state.get() != TaskState::Dead {
+            return None;
+        }
+        self.task.observed.set(true);
+        Ref::filter_map(self.task.result.borrow(), |r| match r {
+            Some(Err(e)) => Some(e),
+            _ => None,
+        })
+        .ok()
+    }
+
+    /// Runs `f` with the error if the greenlet ends killed or panicking (gevent's
+    /// `link_exception`). See [`link`](Self::link).
+    pub fn link_exception(&self, f: impl FnOnce(&JoinError) + 'static) -> LinkId {
+        LinkId(self.task.add_link(Box::new(move |task: &Rc<Task>| {
+            if let Some(Err(e)) = &*task.result.borrow() {
+                task.observed.set(true);
+                f(e);
+            }
+        })))
+    }
+
+    /// Removes a link that has not run yet (gevent's `unlink`); returns whether it was
+    /// there.
+    pub fn unlink(&self, id: LinkId) -> bool {
+        self.task.remove_link(id.0)
+    }
+
+    /// The untyped, cloneable handle of this greenlet (what [`crate::current`] returns
+    /// inside it).
+    pub fn greenlet(&self) -> crate::Greenlet {
+        crate::Greenlet::from_task(self.task.clone())
+    }
     /// Whether the greenlet has finished.
     pub fn is_finished(&self) -> bool {
         self.task.state.get() == TaskState::Dead
@@ -634,16 +848,6 @@ impl<T> JoinHandle<T> {
     /// Requests the kill and returns at once (`kill(block=False)`).
     pub fn kill_nowait(&self) {
         self.task.request_kill();
-    }
-
-    /// Runs `f` on the hub when the greenlet finishes (at once if it already has). The
-    /// callback must not block; spawn a greenlet from it for blocking work.
-    pub fn link(&self, f: impl FnOnce() + 'static) {
-        if self.is_finished() {
-            f();
-        } else {
-            self.task.add_link(Box::new(f));
-        }
     }
 
     /// The greenlet's record (for the runtime's own bookkeeping: groups, pools).
@@ -679,117 +883,4 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("state", &self.task.state.get())
             .finish()
     }
-}
-
-#[allow(private_interfaces)]
-mod sealed {
-    use super::*;
-
-    /// Gives the runtime the greenlet record behind a handle.
-    pub trait Sealed {
-        fn task_record(&self) -> &Rc<Task>;
-    }
-
-    impl<T> Sealed for JoinHandle<T> {
-        fn task_record(&self) -> &Rc<Task> {
-            &self.task
-        }
-    }
-
-    impl<J: Sealed + ?Sized> Sealed for &J {
-        fn task_record(&self) -> &Rc<Task> {
-            (**self).task_record()
-        }
-    }
-}
-
-use sealed::Sealed;
-
-/// Anything that names a hub greenlet: lets `joinall`, `killall` and `wait_any` take handles
-/// of different result types (`JoinHandle<T>` and references to it).
-pub trait Joinable: Sealed {}
-
-impl<T> Joinable for JoinHandle<T> {}
-impl<J: Joinable + ?Sized> Joinable for &J {}
-
-/// Waits until every greenlet has finished, or `timeout` passes (gevent's `joinall`).
-/// Returns true if all finished. Results stay in the handles for `join`.
-pub fn joinall<J: Joinable>(handles: &[J], timeout: Option<Duration>) -> bool {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    handles
-        .iter()
-        .all(|h| wait_dead(h.task_record(), deadline).is_ok())
-}
-
-/// Kills every greenlet and waits until all are dead (gevent's `killall`).
-pub fn killall<J: Joinable>(handles: &[J]) {
-    for h in handles {
-        h.task_record().request_kill();
-    }
-    for h in handles {
-        let _ = wait_dead(h.task_record(), None);
-    }
-}
-
-/// Waits until at least one of the greenlets has finished; returns the index of the first one
-/// found finished, or `None` on timeout or LoopExit (gevent's `wait(count=1)`).
-pub fn wait_any<J: Joinable>(handles: &[J], timeout: Option<Duration>) -> Option<usize> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        if let Some(i) = handles
-            .iter()
-            .position(|h| h.task_record().state.get() == TaskState::Dead)
-        {
-            return Some(i);
-        }
-        if handles.is_empty() {
-            return None;
-        }
-        let w = Waiter::new();
-        let links: Vec<u64> = handles
-            .iter()
-            .map(|h| {
-                let waker = w.waker();
-                h.task_record().add_link(Box::new(move || {
-                    waker.wake();
-                }))
-            })
-            .collect();
-        let r = w.wait(deadline);
-        // Links of greenlets that have not finished would pile up with every call.
-        for (h, id) in handles.iter().zip(links) {
-            h.task_record().remove_link(id);
-        }
-        if let Err(i) = r {
-            crate::waiter::raise(i);
-            return None;
-        }
-    }
-}
-
-/// Yields the indices of the greenlets in the order they finish (gevent's `iwait`). Stops
-/// after all have finished, or early on timeout or LoopExit.
-pub fn iwait<J: Joinable>(
-    handles: &[J],
-    timeout: Option<Duration>,
-) -> impl Iterator<Item = usize> + '_ {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut done = vec![false; handles.len()];
-    std::iter::from_fn(move || loop {
-        if let Some(i) = (0..handles.len())
-            .find(|&i| !done[i] && handles[i].task_record().state.get() == TaskState::Dead)
-        {
-            done[i] = true;
-            return Some(i);
-        }
-        if done.iter().all(|d| *d) {
-            return None;
-        }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let pending: Vec<&J> = (0..handles.len())
-            .filter(|&i| !done[i])
-            .map(|i| &handles[i])
-            .collect();
-        wait_any(&pending, left)?;
-    })
 }

@@ -21,6 +21,8 @@ pub(crate) enum TimerAction {
         /// The scope's id.
         id: u64,
     },
+    /// Run a callback on the hub loop (a link added after its greenlet finished).
+    Call(Box<dyn FnOnce()>),
 }
 
 impl TimerAction {
@@ -31,6 +33,7 @@ impl TimerAction {
                 w.wake_with(Reason::TimedOut);
             }
             TimerAction::Scope { task, id } => task.deliver_scope_timeout(id),
+            TimerAction::Call(f) => f(),
         }
     }
 }

@@ -66,6 +66,19 @@ impl Value {
         }
     }
 
+    /// The value as a `&T`, if it is a `T` and has not been taken.
+    #[inline]
+    pub(crate) fn get<T: 'static>(&self) -> Option<&T> {
+        match &self.repr {
+            Repr::Inline { data, ty, .. } if *ty == TypeId::of::<T>() => {
+                // SAFETY: the invariant says `data` holds a `T`; the reference borrows `self`.
+                Some(unsafe { &*data.as_ptr().cast::<T>() })
+            }
+            Repr::Boxed(b) => b.downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+
     /// Takes the value out as a `T`; `Err(self)` if it is of another type.
     #[inline]
     pub(crate) fn take<T: 'static>(mut self) -> Result<T, Value> {

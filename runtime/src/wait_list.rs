@@ -400,8 +400,22 @@ impl<T> WaitList<T> {
     }
 }
 
-/// The waiter's own entry while it parks; collected exactly once.
-struct Entry<'a, T> {
+impl<T> WaitList<T> {
+    /// Queues `waker` (of a park epoch the caller waits on) without parking: a wait on
+    /// several things at once (`sprout::wait`). The caller collects the entry when it
+    /// resumes and gives back a value handed to it; dropping the entry drops such a value.
+    pub(crate) fn arm(&self, waker: Waker) -> Entry<'_, T> {
+        let key = self.list.borrow_mut().push_back(waker, None);
+        Entry {
+            list: self,
+            key: Some(key),
+        }
+    }
+}
+
+/// The waiter's own entry while it parks (or an entry armed by `arm`); collected exactly
+/// once.
+pub(crate) struct Entry<'a, T> {
     /// The list the entry is in.
     list: &'a WaitList<T>,
     /// The entry; `None` once collected.
@@ -409,7 +423,9 @@ struct Entry<'a, T> {
 }
 
 impl<T> Entry<'_, T> {
-    fn collect(&mut self) -> (bool, Option<T>) {
+    /// Removes the entry; returns whether a notifier unlinked it, and what it holds (a
+    /// value handed to it).
+    pub(crate) fn collect(&mut self) -> (bool, Option<T>) {
         match self.key.take() {
             Some(key) => self.list.list.borrow_mut().collect(key),
             None => (false, None),

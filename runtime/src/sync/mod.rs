@@ -78,7 +78,7 @@ pub use async_result::{AsyncResult, GetError};
 pub use channel::Channel;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
-pub use pool::{Group, ImapUnordered, Pool};
+pub use pool::{Group, Imap, ImapUnordered, Pool, SpawnError};
 pub use queue::{Iter, JoinableQueue, LifoQueue, PriorityQueue, PutError, Queue, QueueError};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Semaphore, SemaphoreGuard};

@@ -531,6 +531,24 @@ impl<T> Clone for Queue<T> {
     }
 }
 
+/// Ready while a `get` would not park: an item waits, a putter waits (a channel), or the
+/// queue is closed. An item handed to the armed wait goes back to the queue (see
+/// `sprout::wait`), so a wait consumes nothing.
+impl<T> crate::wait::Waitable for Queue<T> {
+    fn is_ready(&self) -> bool {
+        !self.is_empty() || self.putters_waiting() > 0 || self.is_closed()
+    }
+
+    fn arm(&self, waker: &crate::Waker) -> crate::wait::Armed<'_> {
+        let mut entry = self.inner.getters.arm(waker.clone());
+        crate::wait::Armed::new(move || {
+            if let (_, Some(item)) = entry.collect() {
+                self.inner.unget(item);
+            }
+        })
+    }
+}
+
 impl<T: 'static> Default for Queue<T> {
     fn default() -> Self {
         Queue::new()
