@@ -30,8 +30,10 @@
 //! - **Nothing is lost.** A getter handed an item that is killed, or whose `Timeout` scope
 //!   expires, before it runs gives the item back: to the next parked getter, or to the front of
 //!   the queue (it comes out next). A putter whose put times out or fails gets its item back in
-//!   the [`PutError`]. The one way for an item to leave with an error is a putter killed after
-//!   its item was already taken: the item stays delivered and the kill still unwinds.
+//!   the [`PutError`]. A put whose item was taken, or a get that was handed an item, before
+//!   its greenlet resumed reports success even if a kill or an expired `Timeout` scope
+//!   reached it meanwhile; the interrupt is raised at its next blocking call (the waiter
+//!   protocol's rule, [`crate::waiter`]). So `Ok` always means delivered and `Err` never does.
 //! - **Close.** [`close`](Queue::close) wakes every parked greenlet. Parked and later puts
 //!   fail with [`QueueError::Closed`] and get their item back; gets keep draining what the
 //!   queue holds and fail with `Closed` once it is empty.
@@ -433,13 +435,9 @@ impl<T> Queue<T> {
             }
             let parked = inner.putters.park(Some(item), deadline);
             match parked.payload {
-                // A getter took it: delivered, whatever happened since.
-                None => {
-                    if let Err(i) = parked.result {
-                        raise(i);
-                    }
-                    return Ok(());
-                }
+                // A getter took it: delivered. A kill or `Timeout` that arrived since stays
+                // pending for the next blocking call (see the waiter protocol).
+                None => return Ok(()),
                 Some(back) => {
                     item = back;
                     if let Err(i) = parked.result {

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::thread_wait_list::{park, wake_all, ThreadWaitList};
-use crate::waiter::{raise, Interrupt, WaitError};
+use crate::waiter::{raise, WaitError};
 
 /// The state under the event's lock.
 struct State {
@@ -108,10 +108,12 @@ impl ThreadEvent {
             st = next;
             match parked.result {
                 // Woken by a `set`: done, whatever the flag says now, even if the deadline
-                // passed before this waiter ran.
-                Ok(()) | Err(Interrupt::TimedOut) if parked.notified => return Ok(()),
+                // passed, or a kill or `Timeout` scope arrived (it stays pending for the next
+                // blocking call), before this waiter ran.
+                _ if parked.notified => return Ok(()),
                 Ok(()) => {}
-                // Kill and `Timeout` win; a broadcast has nobody to be passed on to.
+                // Not notified: kill and `Timeout` win; a broadcast has nobody to be passed
+                // on to.
                 Err(i) => {
                     drop(st);
                     return Err(raise(i));

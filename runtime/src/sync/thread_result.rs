@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 
 use super::thread_wait_list::{park, wake_all, ThreadWaitList};
 use super::GetError;
-use crate::waiter::{raise, Interrupt, WaitError};
+use crate::waiter::{raise, WaitError};
 
 /// The state under the result's lock.
 struct State<T, E> {
@@ -141,8 +141,9 @@ impl<T, E> ThreadAsyncResult<T, E> {
             let (next, parked) = park(st, |s| &mut s.waiters, deadline);
             st = next;
             match parked.result {
-                // Set by the time this waiter ran: the deadline lost the race.
-                Err(Interrupt::TimedOut) if st.done => break,
+                // Set by the time this waiter ran: the deadline, kill or `Timeout` scope lost
+                // the race (a kill or scope stays pending for the next blocking call).
+                Err(_) if st.done => break,
                 Err(i) => {
                     drop(st);
                     return Err(raise(i));
