@@ -103,7 +103,7 @@ pub(crate) struct Task {
     /// from the SIGSEGV handler while this greenlet is the hub's current task.
     pub(crate) stack_info: Option<crate::stack::StackInfo>,
     /// Greenlet-local values (see `local`), dropped when the greenlet finishes.
-    pub(crate) locals: RefCell<Vec<(usize, Box<dyn Any>)>>,
+    pub(crate) locals: RefCell<crate::local::Table>,
 }
 
 impl Task {
@@ -132,7 +132,7 @@ impl Task {
             detached: Cell::new(false),
             panic_report: RefCell::new(None),
             stack_info: None,
-            locals: RefCell::new(Vec::new()),
+            locals: RefCell::new(Default::default()),
         }
     }
 
