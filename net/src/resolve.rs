@@ -28,6 +28,14 @@ pub trait ToSocketAddrs {
 
 /// Resolves `addr` (for example `"example.com:80"` or `("localhost", 8080)`), parking only
 /// the calling greenlet while a host name is looked up on the thread pool.
+///
+/// # Errors
+///
+/// `InvalidInput` for a string that is not `HOST:PORT` or has a bad port; the resolver's error for
+/// a name it cannot resolve (glibc's `getaddrinfo` codes, reported by std as `Uncategorized` with
+/// messages such as "failed to lookup address information: Name or service not known"); an empty
+/// list is `Ok`. A kill or `Timeout` scope unwinds while the lookup runs (the lookup itself
+/// finishes on its thread and is dropped).
 pub fn lookup_host<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
     addr.to_socket_addrs()
 }

@@ -282,6 +282,12 @@ impl WaitList<()> {
     /// Like [`wait`](Self::wait) but reports kill and `Timeout` as an [`Interrupt`] instead of
     /// unwinding (for callers that must not unwind, such as libc hooks). A notification this
     /// waiter received but cannot use is passed on to the next waiter.
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupt::TimedOut`] at the deadline, [`Interrupt::LoopExit`] if nothing could notify it,
+    /// [`Interrupt::Killed`] or [`Interrupt::Scope`] for a kill or an expired `Timeout` scope that
+    /// arrived before a notification (the flag stays set).
     pub fn wait_interruptible(&self, deadline: Option<Instant>) -> Result<(), Interrupt> {
         let parked = self.park(None, deadline);
         if parked.result.is_err() && parked.woken {
@@ -378,6 +384,10 @@ impl<T> WaitList<T> {
 
     /// Hands `value` to the oldest waiter whose wake takes effect and wakes it. Gives the
     /// value back if nobody could take it. For lists whose waiters park with no payload.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)` if no waiter could take it (none queued, or all had left).
     pub fn notify_one_with(&self, value: T) -> Result<(), T> {
         loop {
             let next = self.list.borrow_mut().pop_front();

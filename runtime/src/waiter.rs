@@ -237,6 +237,13 @@ impl Waiter {
     /// # Panics
     /// If called by another greenlet than the one that created the waiter (a `Waiter` parks
     /// its creator, so only its creator may wait on it).
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupt::TimedOut`] at `deadline`; [`Interrupt::LoopExit`] if nothing could ever wake
+    /// it; [`Interrupt::Killed`] or [`Interrupt::Scope`] if a kill or an expired `Timeout` scope
+    /// was pending on entry or arrived before a waker fired (a wake that came first wins; see the
+    /// module docs).
     #[inline]
     pub fn wait(&self, deadline: Option<Instant>) -> Result<(), Interrupt> {
         if !std::ptr::eq(Hub::current().current_ref(), &*self.task) {

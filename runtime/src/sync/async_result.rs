@@ -99,6 +99,10 @@ impl<T, E> AsyncResult<T, E> {
 
     /// Sets the value and wakes every waiter. Hands `value` back if the result was already
     /// set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)`, handing `value` back, if the outcome was already set.
     pub fn set(&self, value: T) -> Result<(), T> {
         self.set_result(Ok(value)).map_err(|r| match r {
             Ok(v) => v,
@@ -116,6 +120,10 @@ impl<T, E> AsyncResult<T, E> {
     }
 
     /// Sets the outcome and wakes every waiter; hands it back if one was already set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(outcome)`, handing it back, if an outcome was already set.
     pub fn set_result(&self, outcome: Result<T, E>) -> Result<(), Result<T, E>> {
         if self.inner.done.get() {
             return Err(outcome);

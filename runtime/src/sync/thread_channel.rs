@@ -76,6 +76,10 @@ pub struct ThreadSender<T> {
 impl<T> ThreadSender<T> {
     /// Queues `value` and wakes the oldest parked receiver. Never blocks. Hands the value
     /// back if every receiver is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if every receiver was dropped.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         let woken = {
             let mut st = self.inner.lock();
@@ -145,6 +149,11 @@ impl<T> ThreadReceiver<T> {
     }
 
     /// Takes the oldest item if there is one; never waits.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing is queued now; [`TryRecvError::Disconnected`] if nothing
+    /// is queued and every sender was dropped.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut st = self.inner.lock();
         match st.items.pop_front() {

@@ -84,6 +84,11 @@ impl ThreadEvent {
     /// hub blocks. Kill and `Timeout` scopes unwind through a greenlet's wait.
     ///
     /// Never returns LoopExit: another thread may always set the event.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: without a deadline the wait ends only when the flag is set (a kill or
+    /// `Timeout` scope unwinds a greenlet's wait instead).
     pub fn wait(&self) -> Result<(), WaitError> {
         self.wait_deadline(None)
     }

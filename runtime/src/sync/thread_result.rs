@@ -66,6 +66,10 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Sets the value and wakes every waiter. Hands `value` back if the result was already
     /// set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)`, handing `value` back, if the outcome was already set.
     pub fn set(&self, value: T) -> Result<(), T> {
         self.set_result(Ok(value)).map_err(|r| match r {
             Ok(v) => v,
@@ -83,6 +87,10 @@ impl<T, E> ThreadAsyncResult<T, E> {
     }
 
     /// Sets the outcome and wakes every waiter; hands it back if one was already set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(outcome)`, handing it back, if an outcome was already set.
     pub fn set_result(&self, outcome: Result<T, E>) -> Result<(), Result<T, E>> {
         let woken = {
             let mut st = self.inner.lock();
@@ -109,6 +117,11 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Waits until the outcome is set, without reading it. A greenlet parks (kill and
     /// `Timeout` scopes unwind); a thread without a hub blocks. Never returns LoopExit.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: without a deadline the wait ends only when the outcome is set (a kill or
+    /// `Timeout` scope unwinds a greenlet's wait instead).
     pub fn wait(&self) -> Result<(), WaitError> {
         self.wait_deadline(None)
     }
