@@ -624,12 +624,21 @@ impl Registration {
     ///
     /// The fd should be non-blocking: operations on it are expected to fail with `EAGAIN`
     /// rather than block the thread.
+    ///
+    /// # Errors
+    ///
+    /// An error of `epoll_ctl(2)` adding the fd: `EPERM` for an fd epoll cannot watch (a regular
+    /// file, a directory), `ENOMEM`, `ENOSPC` (past `fs.epoll.max_user_watches`); the fd is closed.
     pub fn new(fd: OwnedFd) -> io::Result<Registration> {
         Registration::try_new(fd).map_err(|(e, _fd)| e)
     }
 
     /// Like [`new`](Self::new), but on error hands the fd back instead of closing it (for the
     /// monkey layer, which registers fds the program owns).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), with the fd handed back.
     pub fn try_new(fd: OwnedFd) -> Result<Registration, (io::Error, OwnedFd)> {
         let reactor = Hub::current().reactor();
         let gen = match reactor.register(fd.as_fd()) {
@@ -690,7 +699,9 @@ impl Registration {
     /// Parks the current greenlet until the fd may be ready in this direction: returns at
     /// once if the ready bit is set, otherwise when an event arrives.
     ///
-    /// Errors: `TimedOut` when `deadline` passes first; an error if another greenlet already
+    /// # Errors
+    ///
+    /// `TimedOut` when `deadline` passes first; an error if another greenlet already
     /// waits in this direction, or if the registration is dropped meanwhile. A kill or an
     /// expired `Timeout` scope unwinds from here, as from every blocking call.
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
@@ -750,6 +761,13 @@ impl std::fmt::Debug for Registration {
 /// waited on through it, so dropping that registration wakes this wait with an error. Any
 /// other fd is added to epoll for the duration of the wait; it must stay open until the wait
 /// ends (if it is closed, only the deadline ends the wait). A regular file is always ready.
+///
+/// # Errors
+///
+/// `EBADF` for a negative fd, or if [`cancel_wait`] ended the wait; an `Other` error if the fd's
+/// registration was dropped meanwhile ("closed by another greenlet") or another greenlet already
+/// waits in this direction; `TimedOut` at `deadline`; a LoopExit error if nothing could ever wake
+/// it; an error of `epoll_ctl(2)` adding a foreign fd. Kill and `Timeout` unwind.
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -803,6 +821,11 @@ pub fn cancel_wait(fd: RawFd) -> usize {
 /// raised at the greenlet's next ordinary blocking call. The outer error is as for
 /// [`wait_fd`]: the fd's registration was dropped meanwhile, another greenlet already waits in
 /// this direction, or epoll refused the fd.
+///
+/// # Errors
+///
+/// As [`wait_fd`] for the outer error; the inner `Err` carries the [`Interrupt`] (deadline, kill,
+/// `Timeout` scope, LoopExit) instead of raising it.
 pub fn wait_fd_nounwind(
     fd: RawFd,
     interest: Interest,

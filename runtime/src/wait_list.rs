@@ -273,7 +273,9 @@ impl WaitList<()> {
     /// Parks the current greenlet at the back of the list until notified or `deadline`
     /// passes. Kill and `Timeout` scopes unwind as everywhere in sprout.
     ///
-    /// Errors: [`WaitError::TimedOut`] at the deadline; [`WaitError::LoopExit`] if nothing
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] at the deadline; [`WaitError::LoopExit`] if nothing
     /// could ever notify it.
     pub fn wait(&self, deadline: Option<Instant>) -> Result<(), WaitError> {
         self.wait_interruptible(deadline).map_err(raise)

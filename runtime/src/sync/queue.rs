@@ -277,20 +277,29 @@ impl<T: 'static> Queue<T> {
 impl<T> Queue<T> {
     /// Adds an item, parking while a bounded queue is full. Kill and `Timeout` scopes unwind.
     ///
-    /// Errors (with the item handed back): [`QueueError::Closed`] if the queue is or gets
+    /// # Errors
+    ///
+    /// With the item handed back: [`QueueError::Closed`] if the queue is or gets
     /// closed first; [`QueueError::LoopExit`] if nothing left in the hub could ever make room.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
         self.put_deadline(item, None)
     }
 
     /// Like [`put`](Self::put) but gives up after `timeout` with [`QueueError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::TimedOut`] when `timeout` passes before there is room, with the item handed
+    /// back; otherwise as [`put`](Self::put).
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.put_deadline(item, deadline(timeout))
     }
 
     /// Adds an item if there is room now (or a getter waiting); never parks.
     ///
-    /// Errors: [`QueueError::Full`] or [`QueueError::Closed`], with the item handed back.
+    /// # Errors
+    ///
+    /// [`QueueError::Full`] or [`QueueError::Closed`], with the item handed back.
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         let inner = &*self.inner;
         if inner.closed.get() {
@@ -325,20 +334,29 @@ impl<T> Queue<T> {
     /// Removes and returns the next item, parking while the queue is empty. Kill and
     /// `Timeout` scopes unwind.
     ///
-    /// Errors: [`QueueError::Closed`] once the queue is closed and drained;
+    /// # Errors
+    ///
+    /// [`QueueError::Closed`] once the queue is closed and drained;
     /// [`QueueError::LoopExit`] if nothing left in the hub could ever put an item.
     pub fn get(&self) -> Result<T, QueueError> {
         self.get_deadline(None)
     }
 
     /// Like [`get`](Self::get) but gives up after `timeout` with [`QueueError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::TimedOut`] when `timeout` passes before an item comes; otherwise as
+    /// [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
         self.get_deadline(deadline(timeout))
     }
 
     /// Removes the next item if there is one now; never parks.
     ///
-    /// Errors: [`QueueError::Empty`], or [`QueueError::Closed`] if closed and drained.
+    /// # Errors
+    ///
+    /// [`QueueError::Empty`], or [`QueueError::Closed`] if closed and drained.
     pub fn try_get(&self) -> Result<T, QueueError> {
         let inner = &*self.inner;
         let popped = inner.items.borrow_mut().pop();
@@ -743,12 +761,18 @@ impl<T> JoinableQueue<T> {
 
     /// Parks until every item put has been marked done. Kill and `Timeout` scopes unwind.
     ///
-    /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever finish the work.
+    /// # Errors
+    ///
+    /// [`WaitError::LoopExit`] if nothing left in the hub could ever finish the work.
     pub fn join(&self) -> Result<(), WaitError> {
         self.queue.inner.join(None)
     }
 
     /// Like [`join`](Self::join) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`join`](Self::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.queue.inner.join(deadline(timeout))
     }

@@ -137,13 +137,20 @@ impl<T> ThreadReceiver<T> {
     /// Takes the oldest item, waiting while the channel is empty: a greenlet parks (kill and
     /// `Timeout` scopes unwind), a thread without a hub blocks.
     ///
-    /// Errors: [`RecvError`] once the channel is empty and every sender is gone.
+    /// # Errors
+    ///
+    /// [`RecvError`] once the channel is empty and every sender is gone.
     pub fn recv(&self) -> Result<T, RecvError> {
         self.recv_deadline(None).map_err(|_| RecvError)
     }
 
     /// Like [`recv`](Self::recv) but gives up after `timeout` with
     /// [`RecvTimeoutError::Timeout`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] when `timeout` passes before an item comes;
+    /// [`RecvTimeoutError::Disconnected`] once the channel is empty and every sender is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.recv_deadline(Some(Instant::now() + timeout))
     }

@@ -94,6 +94,10 @@ impl ThreadEvent {
     }
 
     /// Like [`wait`](Self::wait) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes before the flag is set.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.wait_deadline(Some(Instant::now() + timeout))
     }

@@ -79,6 +79,10 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Sets an error and wakes every waiter (gevent's `set_exception`). Hands `error` back if
     /// the result was already set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(error)`, handing `error` back, if the outcome was already set.
     pub fn set_error(&self, error: E) -> Result<(), E> {
         self.set_result(Err(error)).map_err(|r| match r {
             Err(e) => e,
@@ -127,6 +131,10 @@ impl<T, E> ThreadAsyncResult<T, E> {
     }
 
     /// Like [`wait`](Self::wait) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.wait_deadline(Some(Instant::now() + timeout))
     }
@@ -139,6 +147,11 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Moves the outcome out, once; waits until it is set. Later getters see
     /// [`GetError::Taken`].
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Failed`] with the error it was set to; [`GetError::Taken`] if the outcome was
+    /// already taken.
     pub fn take(&self) -> Result<T, GetError<E>> {
         self.wait()?;
         match self.inner.lock().outcome.take() {
@@ -171,7 +184,9 @@ impl<T, E> ThreadAsyncResult<T, E> {
 impl<T: Clone, E: Clone> ThreadAsyncResult<T, E> {
     /// Waits until the outcome is set and returns a clone of the value.
     ///
-    /// Errors: [`GetError::Failed`] with the error it was set to; [`GetError::Taken`] after
+    /// # Errors
+    ///
+    /// [`GetError::Failed`] with the error it was set to; [`GetError::Taken`] after
     /// [`take`](Self::take).
     pub fn get(&self) -> Result<T, GetError<E>> {
         self.wait()?;
@@ -179,6 +194,10 @@ impl<T: Clone, E: Clone> ThreadAsyncResult<T, E> {
     }
 
     /// Like [`get`](Self::get) but gives up after `timeout` with [`GetError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::TimedOut`] when `timeout` passes first; otherwise as [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError<E>> {
         self.wait_timeout(timeout)?;
         self.read()
