@@ -11,7 +11,7 @@ const EBADF: i32 = 9;
 
 #[test]
 fn cancel_wait_ends_a_wait_readable_on_a_pipe_with_ebadf() {
-    let (reader, _writer) = std::io::pipe().unwrap();
+    let (reader, _writer) = pipe();
     let fd = reader.as_raw_fd();
     let waiter = sprout::spawn(move || wait_readable(fd, Some(Duration::from_secs(5))));
     sprout::sleep(Duration::from_millis(5));
@@ -29,7 +29,7 @@ fn cancel_wait_ends_a_wait_readable_on_a_pipe_with_ebadf() {
 #[test]
 fn cancel_then_close_ends_the_wait_the_gevent_191_way() {
     // The reported case: a greenlet waits on a pipe that another greenlet then closes.
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = pipe();
     let fd = reader.as_raw_fd();
     let waiter = sprout::spawn(move || wait_readable(fd, Some(Duration::from_secs(5))));
     let closer = sprout::spawn(move || {
@@ -72,7 +72,7 @@ fn cancel_wait_wakes_both_directions_and_leaves_a_sprout_socket_usable() {
     assert_eq!(&buf, b"hi");
 
     // A writer parked on a full send buffer is woken too.
-    let (rd, mut wr) = std::io::pipe().unwrap();
+    let (rd, mut wr) = pipe();
     set_nonblocking(wr.as_raw_fd());
     while wr.write(&[0u8; 65536]).is_ok() {}
     let wfd = wr.as_raw_fd();
@@ -88,7 +88,7 @@ fn cancel_wait_wakes_both_directions_and_leaves_a_sprout_socket_usable() {
 
 #[test]
 fn cancel_wait_with_no_waiter_does_nothing() {
-    let (reader, _writer) = std::io::pipe().unwrap();
+    let (reader, _writer) = pipe();
     assert_eq!(cancel_wait(reader.as_raw_fd()), 0);
     assert_eq!(cancel_wait(-1), 0);
     // The fd still works for a later wait with a timeout.
@@ -101,5 +101,20 @@ fn set_nonblocking(fd: i32) {
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
         libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+/// A pipe (`pipe2(O_CLOEXEC)`): read end, write end.
+fn pipe() -> (std::fs::File, std::fs::File) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both fds were just created and are owned by nobody else.
+    unsafe {
+        (
+            std::os::fd::FromRawFd::from_raw_fd(fds[0]),
+            std::os::fd::FromRawFd::from_raw_fd(fds[1]),
+        )
     }
 }

@@ -8,7 +8,7 @@ use sprout::net::wait_readable;
 
 /// A greenlet waits on a pipe's read end; another closes it with plain `libc::close`.
 fn close_wakes_the_waiter() {
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = pipe();
     let fd = reader.into_raw_fd();
     let waiter = sprout::spawn(move || wait_readable(fd, Some(Duration::from_secs(5))));
     let closer = sprout::spawn(move || {
@@ -31,4 +31,19 @@ fn close_wakes_a_waiter_patched_or_not() {
     close_wakes_the_waiter();
     sprout::monkey::patch_all();
     close_wakes_the_waiter();
+}
+
+/// A pipe (`pipe2(O_CLOEXEC)`): read end, write end.
+fn pipe() -> (std::fs::File, std::fs::File) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both fds were just created and are owned by nobody else.
+    unsafe {
+        (
+            std::os::fd::FromRawFd::from_raw_fd(fds[0]),
+            std::os::fd::FromRawFd::from_raw_fd(fds[1]),
+        )
+    }
 }

@@ -68,7 +68,7 @@ fn dropping_a_key_frees_its_values_in_every_greenlet_at_once() {
     key.with(|v| assert!(v.is_some()));
     settle();
     assert_eq!(drops.get(), 0);
-    drop(Rc::try_unwrap(key).ok().expect("only handle left"));
+    drop(Rc::try_unwrap(key).expect("only handle left"));
     assert_eq!(
         drops.get(),
         6,
@@ -156,11 +156,7 @@ fn a_key_dropped_on_another_thread_frees_this_threads_values_on_next_use() {
     };
     from_worker.recv().unwrap();
     key.with(|v| assert_eq!(v.len(), 1024));
-    drop(
-        Arc::try_unwrap(key)
-            .ok()
-            .expect("the worker dropped its handle"),
-    );
+    drop(Arc::try_unwrap(key).expect("the worker dropped its handle"));
     to_worker.send(()).unwrap();
     let freed = worker.join().unwrap();
     assert!(

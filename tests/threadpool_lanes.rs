@@ -34,7 +34,7 @@ fn thousand_jobs_of_10ms() -> (usize, Duration) {
 fn default_size_runs_many_blocking_jobs_at_once_and_lookups_have_their_own_lane() {
     // One test in this binary: the pool's settings are process-wide.
     assert_eq!(threadpool::max_threads(), threadpool::DEFAULT_MAX_THREADS);
-    assert!(threadpool::DEFAULT_MAX_THREADS >= 64);
+    const { assert!(threadpool::DEFAULT_MAX_THREADS >= 64) };
     // Fill the main pool (lowered to 4 threads while it has none yet) with jobs that block
     // until released; a lookup still completes.
     threadpool::set_max_threads(4);
@@ -42,7 +42,11 @@ fn default_size_runs_many_blocking_jobs_at_once_and_lookups_have_their_own_lane(
     let blockers: Vec<_> = (0..4)
         .map(|_| {
             let gate = gate.clone();
-            spawn(move || spawn_blocking(move || drop(gate.wait())))
+            spawn(move || {
+                spawn_blocking(move || {
+                    gate.wait();
+                })
+            })
         })
         .collect();
     let queued = spawn(|| spawn_blocking(|| "ran after the blockers"));
@@ -53,7 +57,9 @@ fn default_size_runs_many_blocking_jobs_at_once_and_lookups_have_their_own_lane(
     let ok = matches!(&looked_up, Ok(Ok(a)) if !a.is_empty());
     assert!(!queued.is_finished(), "the main pool was full meanwhile");
     // Release the blockers from a plain thread (the barrier would block the hub).
-    let releaser = std::thread::spawn(move || drop(gate.wait()));
+    let releaser = std::thread::spawn(move || {
+        gate.wait();
+    });
     assert!(sprout::joinall(&blockers, Some(Duration::from_secs(30))));
     releaser.join().unwrap();
     assert_eq!(queued.join().unwrap(), "ran after the blockers");

@@ -42,7 +42,7 @@ use crate::sys;
 /// use std::os::fd::AsRawFd;
 /// use std::time::Duration;
 ///
-/// let (reader, mut writer) = std::io::pipe().unwrap();
+/// let (reader, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();
 /// let fd = reader.as_raw_fd();
 /// let waiter = sprout::spawn(move || sprout::net::wait_readable(fd, Some(Duration::from_secs(5))));
 /// sprout::sleep(Duration::from_millis(10)); // the waiter parks; this greenlet runs on

@@ -797,7 +797,7 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
 /// use std::os::fd::AsRawFd;
 /// use std::time::Duration;
 ///
-/// let (reader, _writer) = std::io::pipe().unwrap();
+/// let (reader, _writer) = std::os::unix::net::UnixStream::pair().unwrap();
 /// let fd = reader.as_raw_fd();
 /// let waiter = sprout::spawn(move || sprout::net::wait_readable(fd, None));
 /// sprout::yield_now(); // let it park
