@@ -14,12 +14,24 @@
 //! `--threads N` (default 1) runs N hub threads, each accepting on its own `SO_REUSEPORT`
 //! listener on the same port: thread-per-core, shared nothing. With the default the process
 //! has exactly one OS thread.
+//!
+//! Out of fds (`ulimit -n` reached, `EMFILE`), it logs `accept: ERROR; backing off` once per
+//! burst and waits until a connection closes or a delay passes (5 ms, doubling up to 1 s),
+//! then logs `accepting again` when an accept succeeds, as `StreamServer` does; the
+//! connections already open are served throughout.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use sprout::net::{TcpListener, TcpStream};
+use sprout::sync::Event;
+
+/// First delay after a failed accept; it doubles while accepts keep failing.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest delay between two accept attempts while they fail.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:7788");
@@ -59,15 +71,36 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
 }
 
 fn serve(listener: TcpListener) -> io::Result<()> {
+    // Set by every connection that ends: out of fds, the loop waits for one of these.
+    let closed = Rc::new(Event::new());
+    let mut backoff: Option<Duration> = None;
     loop {
         match listener.accept() {
             Ok((conn, _peer)) => {
-                sprout::spawn(move || handle(conn));
+                if backoff.take().is_some() {
+                    eprintln!("accepting again");
+                }
+                let closed = closed.clone();
+                sprout::spawn(move || {
+                    let r = handle(conn);
+                    closed.set();
+                    r
+                });
             }
+            // The client gave up before we got to it: nothing to report.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
             Err(e) => {
-                // Out of fds (EMFILE) or a connection reset before accept: keep serving.
-                eprintln!("accept: {e}");
-                sprout::sleep(Duration::from_millis(10));
+                // Out of fds (EMFILE) or another failure: log once per burst, back off.
+                let delay = match backoff {
+                    None => {
+                        eprintln!("accept: {e}; backing off");
+                        BACKOFF_MIN
+                    }
+                    Some(d) => (d * 2).min(BACKOFF_MAX),
+                };
+                backoff = Some(delay);
+                closed.clear();
+                let _ = closed.wait_timeout(delay);
             }
         }
     }

@@ -131,7 +131,7 @@ fn ping_pong_between_two_hubs() {
 }
 
 #[test]
-fn a_killed_receiver_passes_its_wake_up_on() {
+fn a_killed_receiver_keeps_or_passes_on_its_item() {
     let (tx, rx) = thread_channel::<u8>();
     let first = {
         let rx = rx.clone();
@@ -143,12 +143,24 @@ fn a_killed_receiver_passes_its_wake_up_on() {
     };
     sprout::yield_now();
     assert_eq!(rx.len(), 0);
-    // The send wakes `first` (the oldest); it is killed before it runs, so `second` must get
-    // the item.
+    // The send wakes `first` (the oldest), which is killed before it runs. If the wake took
+    // effect first, the receive completed: `first` reports the item and the kill is raised
+    // at its next blocking call (the waiter protocol's rule). If the kill took effect first,
+    // `first` leaves without it and passes the wake-up on: `second` gets it at once.
     tx.send(5).unwrap();
     let start = Instant::now();
     first.kill();
-    assert_eq!(second.join().unwrap(), Ok(5));
+    match first.join() {
+        Ok(Ok(v)) => {
+            assert_eq!(v, 5);
+            tx.send(6).unwrap();
+            assert_eq!(second.join().unwrap(), Ok(6), "nothing duplicated");
+        }
+        other => {
+            assert!(other.unwrap_err().is_killed());
+            assert_eq!(second.join().unwrap(), Ok(5));
+        }
+    }
     // Handed on at once, not found when `second`'s own timeout ran out.
     assert!(start.elapsed() < Duration::from_secs(10));
 }

@@ -11,7 +11,7 @@ fn std_lookups_from_greenlets_run_on_the_pool() {
     sprout::monkey::patch_all();
     assert!(sprout::monkey::PATCHED.contains(&"getaddrinfo"));
     assert_eq!(
-        sprout::threadpool::threads(),
+        sprout::threadpool::resolver_threads(),
         0,
         "no pool thread before any lookup"
     );
@@ -36,8 +36,8 @@ fn std_lookups_from_greenlets_run_on_the_pool() {
         h.join().unwrap();
     }
     assert!(
-        sprout::threadpool::threads() >= 1,
-        "the lookups ran on pool threads"
+        sprout::threadpool::resolver_threads() >= 1,
+        "the lookups ran on the pool's resolver lane"
     );
     // A failing lookup reports the resolver's error, as without the hook.
     let bad = sprout::spawn(|| "no-such-host.invalid:80".to_socket_addrs().is_err());

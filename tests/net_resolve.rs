@@ -31,8 +31,8 @@ fn connect_by_name_resolves_on_the_pool_and_the_hub_keeps_running() {
     assert_eq!(buf, "hi");
     server.join().unwrap();
     assert!(
-        sprout::threadpool::threads() >= 1,
-        "the lookup ran on a pool thread"
+        sprout::threadpool::resolver_threads() >= 1,
+        "the lookup ran on the pool's resolver lane"
     );
     ticker.kill();
     assert!(

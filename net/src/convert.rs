@@ -10,6 +10,11 @@ macro_rules! fd_conversions {
         impl $ty {
             #[doc = concat!("Converts a [`", stringify!($std), "`]: sets it non-blocking and ")]
             /// registers it with this thread's reactor.
+            ///
+            /// # Errors
+            ///
+            /// The OS error of `fcntl(2)` setting `O_NONBLOCK`, or an error of `epoll_ctl(2)`
+            /// registering the fd with this thread's reactor (`ENOMEM`, `ENOSPC`).
             pub fn from_std(s: $std) -> std::io::Result<$ty> {
                 let sock =
                     $crate::socket::Socket::from_blocking(std::os::fd::OwnedFd::from(s), $tcp)?;
@@ -18,6 +23,11 @@ macro_rules! fd_conversions {
 
             #[doc = concat!("Converts into a [`", stringify!($std), "`], in blocking mode ")]
             /// again (sprout's timeouts are not carried over: they are not kernel options).
+            ///
+            /// # Errors
+            ///
+            /// The OS error of `fcntl(2)` clearing `O_NONBLOCK` (the fd is deregistered either
+            /// way).
             pub fn into_std(self) -> std::io::Result<$std> {
                 Ok(<$std>::from(self.sock.into_blocking()?))
             }
@@ -146,6 +156,10 @@ macro_rules! socket_timeouts {
             /// Bounds each read or receive: after `timeout` of waiting it fails with
             /// `ErrorKind::TimedOut`. A hub timer, not `SO_RCVTIMEO`. `None` waits forever; a
             /// zero duration is an error.
+            ///
+            /// # Errors
+            ///
+            /// `InvalidInput` for `Some(Duration::ZERO)`, as std does.
             pub fn set_read_timeout(
                 &self,
                 timeout: Option<std::time::Duration>,
@@ -154,6 +168,10 @@ macro_rules! socket_timeouts {
             }
 
             /// Bounds each write or send the same way.
+            ///
+            /// # Errors
+            ///
+            /// `InvalidInput` for `Some(Duration::ZERO)`, as std does.
             pub fn set_write_timeout(
                 &self,
                 timeout: Option<std::time::Duration>,
@@ -162,11 +180,19 @@ macro_rules! socket_timeouts {
             }
 
             /// The read timeout.
+            ///
+            /// # Errors
+            ///
+            /// Never; the `Result` mirrors std.
             pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
                 Ok(self.sock.read_timeout())
             }
 
             /// The write timeout.
+            ///
+            /// # Errors
+            ///
+            /// Never; the `Result` mirrors std.
             pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
                 Ok(self.sock.write_timeout())
             }

@@ -39,6 +39,14 @@ pub struct FdStream {
 
 impl FdStream {
     /// Takes `fd`, sets `O_NONBLOCK` on it and registers it with this thread's reactor.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `fcntl(2)` setting `O_NONBLOCK` (`EBADF` for a closed fd); an error of
+    /// `epoll_ctl(2)` registering it: `EPERM` for an fd epoll cannot watch, such as a regular file
+    /// or a directory (use plain file I/O, or [`spawn_blocking`](sprout_runtime::spawn_blocking),
+    /// for those),
+    /// `ENOMEM`/`ENOSPC`. On error the fd is closed (it was moved in).
     pub fn new(fd: OwnedFd) -> io::Result<FdStream> {
         let was_nonblocking = sys::set_nonblocking(fd.as_fd(), true)?;
         Ok(FdStream {
@@ -56,6 +64,11 @@ impl FdStream {
     }
 
     /// Deregisters the fd, restores its original blocking mode and hands it back.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `fcntl(2)` restoring the original blocking mode; the fd is deregistered
+    /// either way, and dropped with the error.
     pub fn into_inner(mut self) -> io::Result<OwnedFd> {
         let fd = self
             .sock
@@ -68,11 +81,19 @@ impl FdStream {
 
     /// Bounds each read: after `timeout` of waiting it fails with `ErrorKind::TimedOut` (a
     /// hub timer). A zero duration is an error.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as std does.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock().set_read_timeout(timeout)
     }
 
     /// Bounds each write the same way.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as std does.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock().set_write_timeout(timeout)
     }

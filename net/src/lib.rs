@@ -69,5 +69,5 @@ pub use server::StreamServer;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};
-pub use wait::{wait_readable, wait_writable};
+pub use wait::{cancel_wait, wait_readable, wait_writable};
 pub use waitable::{Readable, Writable};

@@ -2,9 +2,11 @@
 //!
 //! `getaddrinfo` blocks its thread for as long as the resolver takes (seconds, for a slow or
 //! unreachable DNS server), and glibc's internal sockets never reach sprout's reactor. So
-//! [`ToSocketAddrs`] resolves numeric addresses in place and hands host names to
-//! [`spawn_blocking`](sprout_runtime::spawn_blocking): the calling greenlet parks, the hub
-//! keeps serving the others (gevent's thread-pool resolver).
+//! [`ToSocketAddrs`] resolves numeric addresses in place and hands host names to the thread
+//! pool's resolver lane ([`spawn_resolver`](sprout_runtime::threadpool::spawn_resolver)): the
+//! calling greenlet parks, the hub keeps serving the others (gevent's thread-pool resolver).
+//! The lane has threads of its own (8 by default), so a lookup never queues behind long jobs
+//! that fill the main pool; at most that many lookups run at once, the rest queue in order.
 //!
 //! ```
 //! use sprout::net::lookup_host;
@@ -26,6 +28,14 @@ pub trait ToSocketAddrs {
 
 /// Resolves `addr` (for example `"example.com:80"` or `("localhost", 8080)`), parking only
 /// the calling greenlet while a host name is looked up on the thread pool.
+///
+/// # Errors
+///
+/// `InvalidInput` for a string that is not `HOST:PORT` or has a bad port; the resolver's error for
+/// a name it cannot resolve (glibc's `getaddrinfo` codes, reported by std as `Uncategorized` with
+/// messages such as "failed to lookup address information: Name or service not known"); an empty
+/// list is `Ok`. A kill or `Timeout` scope unwinds while the lookup runs (the lookup itself
+/// finishes on its thread and is dropped).
 pub fn lookup_host<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
     addr.to_socket_addrs()
 }
@@ -36,7 +46,7 @@ fn resolve_host(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let host = host.to_owned();
-    sprout_runtime::spawn_blocking(move || {
+    sprout_runtime::threadpool::spawn_resolver(move || {
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
     })
 }

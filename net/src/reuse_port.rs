@@ -36,6 +36,18 @@ use crate::tcp::TcpListener;
 /// (port 0 picks one free port for all of them). `ready` runs once, on the first thread, with
 /// the bound address after every thread has bound, which is the moment to announce it.
 /// Returns when every thread's `serve` has returned: the first error, if any.
+///
+/// # Errors
+///
+/// The first error in thread order: of binding (as
+/// [`TcpListener::bind_reuse_port`](crate::TcpListener::bind_reuse_port); the other threads
+/// then fail with "the first listener failed"), of `ready`, or of `serve`; or the error of
+/// starting the hub threads (then none runs `serve`).
+///
+/// # Panics
+///
+/// If `threads` is 0, and with the first panic of `serve` on any thread (resumed here once
+/// every thread has finished).
 pub fn serve_reuse_port<A, R, S>(threads: usize, addr: A, ready: R, serve: S) -> io::Result<()>
 where
     A: ToSocketAddrs + Sync,

@@ -149,6 +149,11 @@ impl Drop for ConnGuard {
 impl StreamServer {
     /// Binds a listener to `addr` and makes a server calling `handler` for every connection.
     /// It does not accept until started.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`TcpListener::bind`](crate::TcpListener::bind) (name resolution, `AddrInUse`,
+    /// `PermissionDenied`, out of fds), and of `getsockname(2)` reading the bound address.
     pub fn bind<A, F>(addr: A, handler: F) -> io::Result<StreamServer>
     where
         A: ToSocketAddrs,
@@ -158,6 +163,11 @@ impl StreamServer {
     }
 
     /// Makes a server accepting from `listener` and calling `handler` for every connection.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockname(2)` reading the listener's address (not expected on a listening
+    /// socket).
     pub fn new<F>(listener: TcpListener, handler: F) -> io::Result<StreamServer>
     where
         F: Fn(TcpStream, SocketAddr) + 'static,
@@ -238,6 +248,14 @@ impl StreamServer {
 
     /// Starts the server if needed, then parks the calling greenlet until the server is
     /// stopped (from another greenlet, or by a handler).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start): the server was stopped before it started, or the acceptor
+    /// greenlet could not be spawned (out of memory or stack address space; the error says which);
+    /// a LoopExit error if nothing could ever stop the server (the caller is the only one left and
+    /// no handler runs). Accept failures are not returned: they are logged once per burst and
+    /// backed off (see above).
     pub fn serve_forever(&self) -> io::Result<()> {
         self.start()?;
         self.inner.stopped.wait().map_err(io::Error::from)

@@ -81,6 +81,15 @@ impl TcpListener {
     /// Binds to `addr` and listens (`SO_REUSEADDR`, std's backlog of 128). Port 0 picks a
     /// free port; see [`local_addr`](Self::local_addr). A host name is resolved on the
     /// thread pool.
+    ///
+    /// # Errors
+    ///
+    /// Those of resolving a host name fails (the resolver's error, `InvalidInput` for a malformed
+    /// address string or `"could not resolve to any addresses"`); for each address, `socket(2)`
+    /// failing (`EMFILE`/`ENFILE` out of fds, `EAFNOSUPPORT`), `bind(2)` (`AddrInUse`,
+    /// `AddrNotAvailable`, `PermissionDenied` for a privileged port), `listen(2)`, or an error of
+    /// `epoll_ctl(2)` registering the fd with this thread's reactor (`ENOMEM`, `ENOSPC`). With
+    /// several addresses the last error is returned.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         each_addr(addr, |a| TcpListener::listen_on(a, false))
     }
@@ -89,6 +98,11 @@ impl TcpListener {
     /// listener to the same port and the kernel spreads incoming connections across them
     /// (thread-per-core, shared nothing; see `sprout::Hubs`). All listeners on the port must
     /// be bound this way.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind); `AddrInUse` also when a listener already on the port was bound
+    /// without `SO_REUSEPORT`.
     pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         each_addr(addr, |a| TcpListener::listen_on(a, true))
     }
@@ -101,6 +115,18 @@ impl TcpListener {
     }
 
     /// Accepts a connection, parking the calling greenlet until one arrives.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `accept4(2)` other than `EAGAIN` (which parks): `EMFILE`/`ENFILE` when out of fds
+    /// (the pending connection stays queued; back off, as [`StreamServer`](crate::StreamServer)
+    /// does), `ConnectionAborted` when the client gave up first, `ENOBUFS`/`ENOMEM`; `TimedOut` if
+    /// the listener's read timeout passes while parked; then an error of `epoll_ctl(2)` registering
+    /// the fd with this thread's reactor (`ENOMEM`, `ENOSPC`) for the new connection; an `Other`
+    /// error if another greenlet already waits to accept on this listener (gevent's
+    /// `ConcurrentObjectUseError`) or another greenlet closed it meanwhile; `EBADF` if
+    /// [`cancel_wait`](crate::cancel_wait) ended the wait. A kill or `Timeout` scope unwinds
+    /// instead of returning.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, peer) = self.sock.read_with(|| sys::accept_inet(self.sock.fd()))?;
         Ok((
@@ -117,26 +143,51 @@ impl TcpListener {
     }
 
     /// The address it is bound to.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockname(2)` (`ENOBUFS` when the kernel is out of memory); not expected
+    /// on an open socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.view(|s: &std::net::TcpListener| s.local_addr())
     }
 
     /// Sets `IP_TTL` for accepted sockets.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt(2)` for `IP_TTL` (`InvalidInput` for a value the kernel
+    /// refuses).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.sock.view(|s: &std::net::TcpListener| s.set_ttl(ttl))
     }
 
     /// `IP_TTL`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt(2)` for `IP_TTL`; not expected on an open socket.
     pub fn ttl(&self) -> io::Result<u32> {
         self.sock.view(|s: &std::net::TcpListener| s.ttl())
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// Only if reading `SO_ERROR` itself fails (`getsockopt(2)`); the pending error comes back as
+    /// `Ok(Some(error))`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.view(|s: &std::net::TcpListener| s.take_error())
     }
 
     /// A second handle on the same listener (`dup`), registered on its own.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`/`ENFILE` when the process or the system is out of fds (`dup(2)`); an error of
+    /// `epoll_ctl(2)` registering the new fd with this thread's reactor (`ENOMEM`, or `ENOSPC` past
+    /// `fs.epoll.max_user_watches`).
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         Ok(TcpListener {
             sock: self.sock.try_clone()?,
@@ -155,12 +206,27 @@ impl<'a> Iterator for Incoming<'a> {
 impl TcpStream {
     /// Connects to `addr`, trying each address it resolves to in turn; parks the calling
     /// greenlet while the handshake runs (and while a host name is looked up on the thread pool).
+    ///
+    /// # Errors
+    ///
+    /// Those of resolving a host name fails (the resolver's error, `InvalidInput` for a malformed
+    /// address string or `"could not resolve to any addresses"`); for each address in turn (the
+    /// last error is returned): `socket(2)` failing (`EMFILE`/`ENFILE` out of fds, `EAFNOSUPPORT`),
+    /// `ConnectionRefused` (nothing listens), `TimedOut` (the kernel gave up on the handshake),
+    /// `HostUnreachable`/`NetworkUnreachable`, `AddrNotAvailable` (out of local ports), or an error
+    /// of `epoll_ctl(2)` registering the fd with this thread's reactor (`ENOMEM`, `ENOSPC`). A kill
+    /// or `Timeout` scope unwinds instead of returning.
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         each_addr(addr, |a| TcpStream::connect_addr(a, None))
     }
 
     /// Connects to `addr`, failing with `TimedOut` if the handshake takes longer than
     /// `timeout` (a hub timer). A zero timeout is an error, as in std.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero `timeout`; `TimedOut` when `timeout` passes before the handshake
+    /// completes; otherwise as [`connect`](Self::connect) for one address.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -192,16 +258,30 @@ impl TcpStream {
     }
 
     /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` (`ENOTCONN`) if the socket has no peer; other OS errors of `getpeername(2)`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.view(|s: &std::net::TcpStream| s.peer_addr())
     }
 
     /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockname(2)` (`ENOBUFS` when the kernel is out of memory); not expected
+    /// on an open socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.view(|s: &std::net::TcpStream| s.local_addr())
     }
 
     /// Shuts down the read half, the write half (the peer reads EOF), or both.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` (`ENOTCONN`) if the socket is not connected; other OS errors of
+    /// `shutdown(2)`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.view(|s: &std::net::TcpStream| s.shutdown(how))
     }
@@ -209,6 +289,12 @@ impl TcpStream {
     /// A second handle on the same connection (`dup`), registered on its own: one greenlet
     /// can read through one handle while another writes through the other. Timeouts are
     /// copied, then independent.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`/`ENFILE` when the process or the system is out of fds (`dup(2)`); an error of
+    /// `epoll_ctl(2)` registering the new fd with this thread's reactor (`ENOMEM`, or `ENOSPC` past
+    /// `fs.epoll.max_user_watches`).
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(TcpStream {
             sock: self.sock.try_clone()?,
@@ -216,32 +302,64 @@ impl TcpStream {
     }
 
     /// Reads without removing the data from the queue; parks until some is there.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `recv(2)` with `MSG_PEEK` other than `EAGAIN` (which parks), such as
+    /// `ConnectionReset`; `TimedOut` if the read timeout
+    /// ([`set_read_timeout`](Self::set_read_timeout)) passes while parked; an `Other` error if
+    /// another greenlet already waits to read this socket (gevent's `ConcurrentObjectUseError`) or
+    /// another greenlet closed it meanwhile; `EBADF` if [`cancel_wait`](crate::cancel_wait) ended
+    /// the wait. A kill or `Timeout` scope unwinds instead of returning.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.peek(buf)
     }
 
     /// Sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt(2)` for `TCP_NODELAY` (`InvalidInput` for a value the kernel
+    /// refuses).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.sock
             .view(|s: &std::net::TcpStream| s.set_nodelay(nodelay))
     }
 
     /// `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt(2)` for `TCP_NODELAY`; not expected on an open socket.
     pub fn nodelay(&self) -> io::Result<bool> {
         self.sock.view(|s: &std::net::TcpStream| s.nodelay())
     }
 
     /// Sets `IP_TTL`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt(2)` for `IP_TTL` (`InvalidInput` for a value the kernel
+    /// refuses).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.sock.view(|s: &std::net::TcpStream| s.set_ttl(ttl))
     }
 
     /// `IP_TTL`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt(2)` for `IP_TTL`; not expected on an open socket.
     pub fn ttl(&self) -> io::Result<u32> {
         self.sock.view(|s: &std::net::TcpStream| s.ttl())
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// Only if reading `SO_ERROR` itself fails (`getsockopt(2)`); the pending error comes back as
+    /// `Ok(Some(error))`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.view(|s: &std::net::TcpStream| s.take_error())
     }

@@ -743,6 +743,14 @@ impl Greenlet {
 
     /// Transfers control and `value` to this greenlet; returns the value this (the calling)
     /// greenlet is later switched back with, or the return value of a child that finished.
+    ///
+    /// # Errors
+    ///
+    /// [`SwitchError::Dead`] if the target finished;
+    /// [`SwitchError::ToSelf`]/[`SwitchError::Running`] for switching to the current greenlet or
+    /// one running further up the stack; [`SwitchError::TypeMismatch`] if the value received is not an
+    /// `R`; [`SwitchError::Panicked`] if a child panicked on the way back; [`SwitchError::Exited`]
+    /// if a child was killed. (See [`SwitchError`] for the full list.)
     #[inline]
     pub fn switch<T: 'static, R: 'static>(&self, value: T) -> Result<R, SwitchError> {
         let cur = self.check_target()?;
@@ -759,6 +767,12 @@ impl Greenlet {
     ///
     /// Returns once control comes back to the caller: `Ok` when what arrives is the exit (or
     /// any value), `Err` when a child panicked on the way.
+    ///
+    /// # Errors
+    ///
+    /// [`SwitchError::Panicked`] if a greenlet panicked before control came back; the errors of
+    /// [`switch`](Self::switch) for a target that cannot be switched to (not for a dead or
+    /// unstarted one, which is `Ok`).
     pub fn throw(&self) -> Result<(), SwitchError> {
         match self.0.state.get() {
             State::Dead => return Ok(()),
@@ -781,6 +795,10 @@ impl Greenlet {
     }
 
     /// The same as [`Greenlet::throw`] (gevent's vocabulary).
+    ///
+    /// # Errors
+    ///
+    /// As [`throw`](Self::throw).
     pub fn kill(&self) -> Result<(), SwitchError> {
         self.throw()
     }

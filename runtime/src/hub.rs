@@ -257,7 +257,8 @@ impl Hub {
 
     /// The reactor if it exists.
     pub(crate) fn reactor_if_any(&self) -> Option<Rc<Reactor>> {
-        self.reactor.borrow().clone()
+        // `try_borrow`: the `close` hook asks while the reactor may be being made.
+        self.reactor.try_borrow().ok().and_then(|r| r.clone())
     }
 
     /// Whether a reactor exists and has fds registered (without cloning it).

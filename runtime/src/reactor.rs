@@ -27,6 +27,10 @@
 //!   fd gets an error at once (gevent's `ConcurrentObjectUseError`); it never steals the slot.
 //! - **Close wakes waiters.** Dropping a registration while a greenlet waits on its fd wakes
 //!   that greenlet, whose wait fails with "closed by another greenlet" (gevent's `EBADF`).
+//!   [`cancel_wait`] (gevent's `cancel_wait`) wakes the waiters of any fd, registered or
+//!   foreign, with `EBADF`; the monkey layer's `close` hook calls it. Without either, a
+//!   foreign fd closed under a [`wait_fd`] is silently dropped by epoll and the wait lasts
+//!   until its deadline.
 //! - **Interrupts.** A wait ended by its deadline, a kill or a `Timeout` scope removes its
 //!   waker from the slot first, then kill and `Timeout` unwind as everywhere else (except in
 //!   [`wait_fd_nounwind`], which returns them, for the monkey layer's libc hooks). A woken
@@ -123,6 +127,9 @@ struct Direction {
     ready: bool,
     /// The greenlet parked on this direction, if any; taken by the event that wakes it.
     waiter: Option<Waker>,
+    /// A waiter woken by [`cancel_wait`]: its wait fails with `EBADF`. Set by `cancel`,
+    /// cleared by that waiter when it runs (or by the next registration of the fd).
+    cancelled: Option<Waker>,
 }
 
 /// The reactor's record of one fd number.
@@ -168,6 +175,11 @@ fn slot_mut(slots: &mut Vec<Slot>, fd: RawFd) -> &mut Slot {
         slots.resize_with((idx + 1).next_power_of_two().max(64), Slot::default);
     }
     &mut slots[idx]
+}
+
+/// The error of a wait ended by [`cancel_wait`].
+fn cancelled_error() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
 }
 
 fn closed_error(fd: RawFd) -> io::Error {
@@ -284,6 +296,37 @@ impl Reactor {
         self.registered.set(self.registered.get() - 1);
     }
 
+    /// [`cancel_wait`]'s work: wakes the waiters of `fd` so that their waits fail with
+    /// `EBADF`, and deletes a temporary (foreign-fd) registration, whose fd is about to go.
+    /// A registration owned by a [`Registration`] stays. Returns how many were woken.
+    fn cancel(&self, fd: RawFd) -> usize {
+        // Called from the `close` hook too, possibly while the reactor is busy: never panic.
+        let Ok(mut slots) = self.slots.try_borrow_mut() else {
+            return 0;
+        };
+        let Some(slot) = usize::try_from(fd).ok().and_then(|i| slots.get_mut(i)) else {
+            return 0;
+        };
+        if slot.owner == Owner::Free {
+            return 0;
+        }
+        let mut woken = 0;
+        for dir in &mut slot.dirs {
+            if let Some(w) = dir.waiter.take() {
+                self.waiters.set(self.waiters.get() - 1);
+                if w.wake() {
+                    dir.cancelled = Some(w);
+                    woken += 1;
+                }
+            }
+        }
+        if matches!(slot.owner, Owner::Temp(_)) {
+            let _ = sys::epoll_del(self.poller.as_raw_fd(), fd);
+            self.release(slot);
+        }
+        woken
+    }
+
     /// Adds `fd` to epoll for a [`Registration`]; `None` if epoll does not support it (a
     /// regular file, which is always ready).
     fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Option<u32>> {
@@ -311,6 +354,7 @@ impl Reactor {
         slot.hup = false;
         for dir in &mut slot.dirs {
             dir.ready = true;
+            dir.cancelled = None;
         }
         self.registered.set(self.registered.get() + 1);
         Ok(Some(gen))
@@ -404,13 +448,19 @@ impl Reactor {
         };
         let woke = waiter.wait(deadline);
         drop(parked);
-        let closed = {
-            let slots = self.slots.borrow();
-            let slot = &slots[fd as usize];
-            slot.gen != gen || slot.owner == Owner::Free
+        let (closed, cancelled) = {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[fd as usize];
+            let dir = &mut slot.dirs[interest as usize];
+            let cancelled = dir.cancelled.as_ref().is_some_and(|w| waiter.owns(w));
+            if cancelled {
+                dir.cancelled = None;
+            }
+            (slot.gen != gen || slot.owner == Owner::Free, cancelled)
         };
         match woke {
             Err(i) => Ok(Err(i)),
+            Ok(()) if cancelled => Err(cancelled_error()),
             Ok(()) if closed => Err(closed_error(fd)),
             Ok(()) => Ok(Ok(())),
         }
@@ -574,12 +624,21 @@ impl Registration {
     ///
     /// The fd should be non-blocking: operations on it are expected to fail with `EAGAIN`
     /// rather than block the thread.
+    ///
+    /// # Errors
+    ///
+    /// An error of `epoll_ctl(2)` adding the fd: `EPERM` for an fd epoll cannot watch (a regular
+    /// file, a directory), `ENOMEM`, `ENOSPC` (past `fs.epoll.max_user_watches`); the fd is closed.
     pub fn new(fd: OwnedFd) -> io::Result<Registration> {
         Registration::try_new(fd).map_err(|(e, _fd)| e)
     }
 
     /// Like [`new`](Self::new), but on error hands the fd back instead of closing it (for the
     /// monkey layer, which registers fds the program owns).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), with the fd handed back.
     pub fn try_new(fd: OwnedFd) -> Result<Registration, (io::Error, OwnedFd)> {
         let reactor = Hub::current().reactor();
         let gen = match reactor.register(fd.as_fd()) {
@@ -640,7 +699,9 @@ impl Registration {
     /// Parks the current greenlet until the fd may be ready in this direction: returns at
     /// once if the ready bit is set, otherwise when an event arrives.
     ///
-    /// Errors: `TimedOut` when `deadline` passes first; an error if another greenlet already
+    /// # Errors
+    ///
+    /// `TimedOut` when `deadline` passes first; an error if another greenlet already
     /// waits in this direction, or if the registration is dropped meanwhile. A kill or an
     /// expired `Timeout` scope unwinds from here, as from every blocking call.
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
@@ -700,6 +761,13 @@ impl std::fmt::Debug for Registration {
 /// waited on through it, so dropping that registration wakes this wait with an error. Any
 /// other fd is added to epoll for the duration of the wait; it must stay open until the wait
 /// ends (if it is closed, only the deadline ends the wait). A regular file is always ready.
+///
+/// # Errors
+///
+/// `EBADF` for a negative fd, or if [`cancel_wait`] ended the wait; an `Other` error if the fd's
+/// registration was dropped meanwhile ("closed by another greenlet") or another greenlet already
+/// waits in this direction; `TimedOut` at `deadline`; a LoopExit error if nothing could ever wake
+/// it; an error of `epoll_ctl(2)` adding a foreign fd. Kill and `Timeout` unwind.
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -710,12 +778,54 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
         .map_err(|i| raise(i).into())
 }
 
+/// Wakes every greenlet of this thread's hub that waits on `fd` (either direction, through
+/// a sprout socket or [`wait_fd`]); each such wait fails with `EBADF`
+/// (`io::Error::raw_os_error() == Some(libc::EBADF)`, "Bad file descriptor"). gevent's
+/// `cancel_wait`. Call it before closing an fd that other greenlets may be waiting on: a wait
+/// on a closed foreign fd otherwise lasts until its deadline, since epoll drops a closed fd
+/// without an event. A foreign fd's temporary epoll entry is removed; a sprout socket keeps
+/// its registration and stays usable. Returns how many greenlets were woken (0 on a thread
+/// without a hub, or when nobody waits).
+///
+/// Only this thread's hub is searched: a greenlet of another thread waiting on the same fd
+/// is not woken.
+///
+/// With the `monkey` feature compiled in, the `close` hook calls this for every fd, whether
+/// or not `patch_all` ran.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+///
+/// let (reader, _writer) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let fd = reader.as_raw_fd();
+/// let waiter = sprout::spawn(move || sprout::net::wait_readable(fd, None));
+/// sprout::yield_now(); // let it park
+/// assert_eq!(sprout::net::cancel_wait(fd), 1);
+/// let err = waiter.join().unwrap().unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(9)); // EBADF
+/// ```
+pub fn cancel_wait(fd: RawFd) -> usize {
+    if fd < 0 || !hub::alive() {
+        return 0;
+    }
+    match Hub::current().reactor_if_any() {
+        Some(r) => r.cancel(fd),
+        None => 0,
+    }
+}
+
 /// [`wait_fd`] for code that must never unwind (the monkey layer's libc hooks, which sit
 /// below `extern "C"` frames): a deadline, kill, `Timeout` scope or LoopExit comes back as
 /// `Ok(Err(interrupt))` instead of unwinding, and a kill or `Timeout` flag stays set, so it is
 /// raised at the greenlet's next ordinary blocking call. The outer error is as for
 /// [`wait_fd`]: the fd's registration was dropped meanwhile, another greenlet already waits in
 /// this direction, or epoll refused the fd.
+///
+/// # Errors
+///
+/// As [`wait_fd`] for the outer error; the inner `Err` carries the [`Interrupt`] (deadline, kill,
+/// `Timeout` scope, LoopExit) instead of raising it.
 pub fn wait_fd_nounwind(
     fd: RawFd,
     interest: Interest,

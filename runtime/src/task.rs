@@ -115,7 +115,7 @@ pub(crate) struct Task {
     /// from the SIGSEGV handler while this greenlet is the hub's current task.
     pub(crate) stack_info: Option<crate::stack::StackInfo>,
     /// Greenlet-local values (see `local`), dropped when the greenlet finishes.
-    pub(crate) locals: RefCell<Vec<(usize, Box<dyn Any>)>>,
+    pub(crate) locals: RefCell<crate::local::Table>,
 }
 
 impl Task {
@@ -147,7 +147,7 @@ impl Task {
             detached: Cell::new(false),
             panic_report: RefCell::new(None),
             stack_info: None,
-            locals: RefCell::new(Vec::new()),
+            locals: RefCell::new(Default::default()),
         }
     }
 
@@ -608,6 +608,17 @@ impl Task {
 /// Spawns `f` as a new greenlet on this thread's hub (gevent's `spawn`). It starts on the
 /// hub's next pass, that is, the next time the current code blocks or yields.
 ///
+/// ```
+/// use std::time::Duration;
+///
+/// let h = sprout::spawn(|| {
+///     sprout::sleep(Duration::from_millis(10)); // parks this greenlet only
+///     6 * 7
+/// });
+/// assert!(!h.is_started()); // starts when this code blocks or yields
+/// assert_eq!(h.join().unwrap(), 42);
+/// ```
+///
 /// # Panics
 /// If no stack can be mapped; use [`Builder::spawn`] to handle that as an error.
 pub fn spawn<T, F>(f: F) -> JoinHandle<T>
@@ -652,6 +663,20 @@ where
 ///
 /// Dropping it detaches the greenlet: it keeps running, and a panic it ends with is reported
 /// on stderr unless its result was looked at.
+///
+/// ```
+/// use std::time::Duration;
+/// use sprout::JoinError;
+///
+/// let worker = sprout::spawn(|| sprout::sleep(Duration::from_secs(60)));
+/// sprout::yield_now(); // it starts and parks in its sleep
+/// assert!(worker.is_started() && !worker.is_finished());
+/// worker.kill(); // unwinds it at its sleep and waits until it is dead
+/// assert!(matches!(worker.join(), Err(JoinError::Killed)));
+///
+/// let panics = sprout::spawn(|| panic!("boom"));
+/// assert!(matches!(panics.join(), Err(JoinError::Panicked(_))));
+/// ```
 pub struct JoinHandle<T> {
     task: Rc<Task>,
     _t: PhantomData<T>,
@@ -831,9 +856,25 @@ impl<T> JoinHandle<T> {
         self.task.state.get() != TaskState::New
     }
 
-    /// Kills the greenlet and waits until it is dead (gevent's `Greenlet.kill(block=True)`).
-    /// A greenlet killed before it started never runs. Killing the current greenlet unwinds it
-    /// at once.
+    /// Kills the greenlet and waits until it has finished (gevent's `Greenlet.kill(block=True)`).
+    /// When that is depends on where the kill finds it:
+    ///
+    /// - **Not started:** it never runs; `kill` returns at once.
+    /// - **The current greenlet:** it unwinds at once (`kill` does not return).
+    /// - **Parked in one of sprout's blocking calls** (sleep, a sync primitive, a sprout
+    ///   socket): the call unwinds with a private payload when the greenlet resumes,
+    ///   destructors run, and `kill` returns once it is dead. Exception: if the call had
+    ///   already completed before the kill arrived (its item, permit or value handed over),
+    ///   it returns that success and the kill is raised at the greenlet's next blocking call
+    ///   ([the waiter protocol's rule](crate::waiter)).
+    /// - **Parked inside a monkey-patched libc call** (a `std::net` read after
+    ///   `patch_all`, a library's own socket call): unwinding through C frames would abort, so
+    ///   the hooked call fails with `ECANCELED` instead and the greenlet's own code goes on,
+    ///   handling that error, with the kill pending. It is raised at the greenlet's next
+    ///   blocking call of sprout's own; meanwhile every hooked blocking call fails at once the
+    ///   same way. `kill` waits all that time: it returns when the greenlet has finished,
+    ///   which may be much later, or never if its code swallows the errors and keeps running
+    ///   without reaching such a call. Bound the wait with [`kill_timeout`](Self::kill_timeout).
     pub fn kill(&self) {
         if !self.task.request_kill() {
             let _ = wait_dead(&self.task, None);

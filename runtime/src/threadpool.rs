@@ -22,8 +22,28 @@
 //! ```
 //!
 //! There is one pool per process. Its threads start when jobs need them, up to
-//! [`max_threads`] (default: twice the number of cores, at least 4; [`set_max_threads`]),
-//! and a thread idle for [`idle_timeout`] (default 10 s; [`set_idle_timeout`]) exits.
+//! [`max_threads`] (default [`DEFAULT_MAX_THREADS`], 128; [`set_max_threads`]), and a thread
+//! idle for [`idle_timeout`] (default 10 s; [`set_idle_timeout`]) exits.
+//!
+//! # Sizing: blocking work, not CPU work
+//!
+//! A pool thread mostly *waits* (a disk, a C library's socket, a resolver), so the number of
+//! cores says nothing about how many are useful: with 4 threads, 1,000 jobs of 10 ms from
+//! 1,000 greenlets queue for 2.5 s; with 128 they take about 80 ms. The default, 128, sits
+//! between gevent's 10 (sized for Python's GIL) and tokio's 512 (`max_blocking_threads`):
+//! enough for a server's worth of concurrent blocking calls, while a runaway submitter is
+//! still bounded (each thread reserves a 2 MiB stack of address space, committed only as
+//! used, and retires after the idle timeout). CPU-heavy work gains nothing above the core
+//! count; lower the maximum with [`set_max_threads`] if the pool runs mostly that.
+//!
+//! # The resolver lane
+//!
+//! Name lookups (`sprout::net::lookup_host`, every `ToSocketAddrs` with a host name, and,
+//! with the `monkey` feature, `getaddrinfo`) run on a second, small set of threads of their
+//! own ([`spawn_resolver`]; at most [`resolver_threads_max`], default
+//! [`DEFAULT_RESOLVER_THREADS`], 8), so a connect never queues behind long jobs that fill the
+//! main pool, and a slow DNS server (seconds per lookup) cannot take the main pool's threads.
+//! The lane shares the idle timeout and the protocol below.
 //!
 //! # Protocol: jobs out, completions back
 //!
@@ -83,6 +103,12 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Default idle timeout of a pool thread.
 const DEFAULT_IDLE: Duration = Duration::from_secs(10);
 
+/// The main pool's default maximum number of threads (see the module docs for why).
+pub const DEFAULT_MAX_THREADS: usize = 128;
+
+/// The resolver lane's default maximum number of threads.
+pub const DEFAULT_RESOLVER_THREADS: usize = 8;
+
 /// Jobs taken from the injector at once into a worker's deque (the one run plus this many
 /// minus one held for itself or for siblings to steal).
 const BATCH: usize = 4;
@@ -104,8 +130,10 @@ struct State {
     next_id: u64,
 }
 
-/// The process's thread pool.
+/// A set of worker threads with its own queue: the main pool or the resolver lane.
 struct Pool {
+    /// The workers' thread name.
+    name: &'static str,
     /// Jobs submitted and not yet taken by a worker; pushed by submitters.
     injector: Injector<Job>,
     /// The stealing ends of live workers' deques, by worker id; written when a worker starts
@@ -115,34 +143,41 @@ struct Pool {
     state: Mutex<State>,
     /// Idle workers park here; `wake_one` wakes one.
     wake: Condvar,
-    /// Maximum live workers; set by `set_max_threads`.
+    /// Maximum live workers; set by `set_max_threads` (or `set_resolver_threads_max`).
     max_threads: AtomicUsize,
-    /// Idle timeout in milliseconds; set by `set_idle_timeout`.
-    idle_ms: AtomicU64,
 }
 
+/// The process's main thread pool.
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        injector: Injector::new(),
-        stealers: RwLock::new(Vec::new()),
-        state: Mutex::new(State {
-            threads: 0,
-            idle: 0,
-            next_id: 0,
-        }),
-        wake: Condvar::new(),
-        max_threads: AtomicUsize::new(default_max_threads()),
-        idle_ms: AtomicU64::new(DEFAULT_IDLE.as_millis() as u64),
-    })
+    POOL.get_or_init(|| Pool::new("sprout-pool", DEFAULT_MAX_THREADS))
 }
 
-fn default_max_threads() -> usize {
-    let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    (2 * cores).max(4)
+/// The resolver lane.
+fn resolver_pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool::new("sprout-resolver", DEFAULT_RESOLVER_THREADS))
 }
+
+/// The idle timeout both lanes use, in milliseconds; set by `set_idle_timeout`.
+static IDLE_MS: AtomicU64 = AtomicU64::new(DEFAULT_IDLE.as_millis() as u64);
 
 impl Pool {
+    fn new(name: &'static str, max_threads: usize) -> Pool {
+        Pool {
+            name,
+            injector: Injector::new(),
+            stealers: RwLock::new(Vec::new()),
+            state: Mutex::new(State {
+                threads: 0,
+                idle: 0,
+                next_id: 0,
+            }),
+            wake: Condvar::new(),
+            max_threads: AtomicUsize::new(max_threads),
+        }
+    }
+
     fn submit(&'static self, job: Job) {
         self.injector.push(job);
         self.wake_one();
@@ -168,7 +203,7 @@ impl Pool {
         let id = st.next_id;
         drop(st);
         let started = thread::Builder::new()
-            .name("sprout-pool".into())
+            .name(self.name.into())
             .spawn(move || self.worker(id));
         if let Err(e) = started {
             let mut st = self.state.lock();
@@ -229,7 +264,7 @@ impl Pool {
             }
             if st.threads <= self.max_threads.load(Ordering::Relaxed) {
                 st.idle += 1;
-                let timeout = Duration::from_millis(self.idle_ms.load(Ordering::Relaxed));
+                let timeout = Duration::from_millis(IDLE_MS.load(Ordering::Relaxed));
                 if !self.wake.wait_for(&mut st, timeout).timed_out() {
                     // Woken by `wake_one`, which took us off the idle count.
                     continue;
@@ -283,13 +318,58 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    run_on(pool(), f)
+}
+
+/// Like [`spawn_blocking`], on the resolver lane (see the [module docs](self#the-resolver-lane)):
+/// for name lookups and other short blocking calls that must not queue behind long jobs.
+///
+/// # Panics
+///
+/// As [`spawn_blocking`].
+///
+/// ```
+/// let addrs = sprout::threadpool::spawn_resolver(|| {
+///     std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 80)).map(|a| a.count())
+/// });
+/// assert!(addrs.unwrap() > 0);
+/// ```
+pub fn spawn_resolver<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match spawn_resolver_interruptible(f) {
+        Ok(v) => v,
+        Err(i) => {
+            let e = raise(i);
+            unreachable!("sprout: a resolver wait ended with {e}")
+        }
+    }
+}
+
+/// Like [`spawn_blocking_interruptible`], on the resolver lane.
+pub fn spawn_resolver_interruptible<F, T>(f: F) -> Result<T, Interrupt>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    run_on(resolver_pool(), f)
+}
+
+/// Runs `f` on `lane`, parking the caller (see the module docs for where `f` runs).
+fn run_on<F, T>(lane: &'static Pool, f: F) -> Result<T, Interrupt>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     if IN_POOL.with(Cell::get) || !hub::alive() || thread::panicking() {
         return Ok(f());
     }
     let mut waiter = Waiter::new();
     let wait = RemoteWait::new(waiter.waker());
     let done = wait.remote_waker();
-    pool().submit(Box::new(move || {
+    lane.submit(Box::new(move || {
         let outcome: thread::Result<T> = panic::catch_unwind(AssertUnwindSafe(f));
         done.complete(Box::new(outcome));
     }));
@@ -325,24 +405,47 @@ pub fn set_max_threads(n: usize) {
     pool().max_threads.store(n, Ordering::Relaxed);
 }
 
-/// The most threads the pool runs at once (default: twice the number of cores, at least 4).
+/// The most threads the pool runs at once (default [`DEFAULT_MAX_THREADS`], 128).
 pub fn max_threads() -> usize {
     pool().max_threads.load(Ordering::Relaxed)
 }
 
-/// Sets how long a pool thread stays idle before it exits (rounded to whole milliseconds).
-/// Takes effect for threads going idle from now on.
+/// Sets the most threads the resolver lane runs at once (at least 1); as
+/// [`set_max_threads`].
+///
+/// # Panics
+///
+/// If `n` is 0.
+pub fn set_resolver_threads_max(n: usize) {
+    assert!(n > 0, "the resolver lane needs at least one thread");
+    resolver_pool().max_threads.store(n, Ordering::Relaxed);
+}
+
+/// The most threads the resolver lane runs at once (default [`DEFAULT_RESOLVER_THREADS`],
+/// 8).
+pub fn resolver_threads_max() -> usize {
+    resolver_pool().max_threads.load(Ordering::Relaxed)
+}
+
+/// Sets how long a pool thread (of either lane) stays idle before it exits (rounded to whole
+/// milliseconds). Takes effect for threads going idle from now on.
 pub fn set_idle_timeout(d: Duration) {
     let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    pool().idle_ms.store(ms, Ordering::Relaxed);
+    IDLE_MS.store(ms, Ordering::Relaxed);
 }
 
 /// How long a pool thread stays idle before it exits (default 10 s).
 pub fn idle_timeout() -> Duration {
-    Duration::from_millis(pool().idle_ms.load(Ordering::Relaxed))
+    Duration::from_millis(IDLE_MS.load(Ordering::Relaxed))
 }
 
-/// The pool's live threads, busy or idle (gevent's `ThreadPool.size`).
+/// The main pool's live threads, busy or idle (gevent's `ThreadPool.size`); the resolver
+/// lane's are counted by [`resolver_threads`].
 pub fn threads() -> usize {
     pool().state.lock().threads
+}
+
+/// The resolver lane's live threads, busy or idle.
+pub fn resolver_threads() -> usize {
+    resolver_pool().state.lock().threads
 }

@@ -109,6 +109,12 @@ impl Timeout {
 
     /// Runs `f`; if this timeout's deadline passes inside it, returns `Err(Elapsed)`.
     /// Other timeouts and kills pass through.
+    ///
+    /// # Errors
+    ///
+    /// [`Elapsed`] if this timeout's deadline passed while a blocking call inside `f` was parked
+    /// (and was raised there). A deadline that passes while `f` does not block, or after `f`'s last
+    /// blocking call completed its hand-off, is not an error (see [`waiter`](crate::waiter)).
     pub fn catch<T>(&self, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),
@@ -140,6 +146,11 @@ impl fmt::Debug for Timeout {
 
 /// Runs `f` with a deadline `d` from now: `Err(Elapsed)` if a blocking call inside it was
 /// still blocked when the deadline passed. Nested scopes each fire for their own deadline.
+///
+/// # Errors
+///
+/// [`Elapsed`] as for [`Timeout::catch`]: a blocking call inside `f` was still parked (or parked
+/// again) after the deadline.
 pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     let t = Timeout::start(d);
     t.catch(f)

@@ -319,6 +319,17 @@ impl<J: Joinable + ?Sized> Joinable for &J {}
 
 /// Waits until every greenlet has finished, or `timeout` passes (gevent's `joinall`).
 /// Returns true if all finished. Results stay in the handles for `join`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let hs: Vec<_> = (1..=3u64)
+///     .map(|i| sprout::spawn(move || { sprout::sleep(Duration::from_millis(i)); i }))
+///     .collect();
+/// assert!(sprout::joinall(&hs, Some(Duration::from_secs(10))));
+/// let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(sum, 6);
+/// ```
 pub fn joinall<J: Joinable>(handles: &[J], timeout: Option<Duration>) -> bool {
     let deadline = timeout.map(|t| Instant::now() + t);
     handles

@@ -15,11 +15,16 @@
 //!   getter, a release hands a permit). An unlinked entry stays in the slab until its waiter
 //!   collects what it holds, so a value is always with exactly one party: the notifier, the
 //!   entry, or the waiter.
-//! - **No lost wake-ups.** A waiter that was notified but leaves with an interrupt (killed, or
-//!   its `Timeout` scope expired, before it ran) still has to account for the notification.
-//!   [`WaitList::wait`] passes it on to the next waiter by itself. [`WaitList::park`] is the
-//!   primitive underneath: it reports `woken` and whatever payload the entry holds, and the
-//!   caller gives a handed value or permit back (to the next waiter, or to its own store).
+//! - **A notification that took effect is kept.** A waiter notified before it resumed
+//!   returns `Ok` with what it was handed, even if it was killed or its `Timeout` scope
+//!   expired meanwhile: the interrupt stays pending for its next blocking call (the rule is
+//!   written once, in [`waiter`](crate::waiter)). A waiter interrupted first is skipped by
+//!   notifiers, so its item, permit or wake-up goes to the next waiter.
+//! - **No lost wake-ups.** Should a notified waiter leave with an error anyway,
+//!   [`WaitList::wait`] passes the notification on to the next waiter by itself.
+//!   [`WaitList::park`] is the primitive underneath: it reports `woken` and whatever payload
+//!   the entry holds, and the caller gives a handed value or permit back (to the next waiter,
+//!   or to its own store).
 //!
 //! Broadcasts (an [`Event`](crate::sync::Event) being set) use `park` and do not pass on: every
 //! waiter present was woken already, and a waiter that arrived later must not see a broadcast
@@ -213,8 +218,8 @@ impl<T> List<T> {
 #[must_use = "a handed value or permit must be used or given back"]
 pub struct Parked<T> {
     /// `Ok` if woken (by this list, or spuriously); otherwise why the wait ended. A waiter
-    /// woken by a notification and then interrupted before it ran reports the interrupt here
-    /// and `woken == true`.
+    /// woken by a notification and then interrupted before it ran reports `Ok` (the interrupt
+    /// stays pending for its next blocking call).
     pub result: Result<(), Interrupt>,
     /// Whether a notification of this list took effect on this waiter. If the waiter leaves
     /// anyway (`result` is an error), the notification is the caller's to pass on.
@@ -268,7 +273,9 @@ impl WaitList<()> {
     /// Parks the current greenlet at the back of the list until notified or `deadline`
     /// passes. Kill and `Timeout` scopes unwind as everywhere in sprout.
     ///
-    /// Errors: [`WaitError::TimedOut`] at the deadline; [`WaitError::LoopExit`] if nothing
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] at the deadline; [`WaitError::LoopExit`] if nothing
     /// could ever notify it.
     pub fn wait(&self, deadline: Option<Instant>) -> Result<(), WaitError> {
         self.wait_interruptible(deadline).map_err(raise)
@@ -277,6 +284,12 @@ impl WaitList<()> {
     /// Like [`wait`](Self::wait) but reports kill and `Timeout` as an [`Interrupt`] instead of
     /// unwinding (for callers that must not unwind, such as libc hooks). A notification this
     /// waiter received but cannot use is passed on to the next waiter.
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupt::TimedOut`] at the deadline, [`Interrupt::LoopExit`] if nothing could notify it,
+    /// [`Interrupt::Killed`] or [`Interrupt::Scope`] for a kill or an expired `Timeout` scope that
+    /// arrived before a notification (the flag stays set).
     pub fn wait_interruptible(&self, deadline: Option<Instant>) -> Result<(), Interrupt> {
         let parked = self.park(None, deadline);
         if parked.result.is_err() && parked.woken {
@@ -373,6 +386,10 @@ impl<T> WaitList<T> {
 
     /// Hands `value` to the oldest waiter whose wake takes effect and wakes it. Gives the
     /// value back if nobody could take it. For lists whose waiters park with no payload.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)` if no waiter could take it (none queued, or all had left).
     pub fn notify_one_with(&self, value: T) -> Result<(), T> {
         loop {
             let next = self.list.borrow_mut().pop_front();

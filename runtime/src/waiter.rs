@@ -7,9 +7,33 @@
 //!    will complete the wait: a wait list, an fd readiness slot, a timer.
 //! 2. **Switch.** [`Waiter::wait`] optionally arms a deadline timer and switches to the hub
 //!    (a greenlet suspends; root code runs the hub loop itself until it is woken).
-//! 3. **Check why.** On resume the waiter reports, in this order of precedence: a pending kill,
-//!    a pending `Timeout` scope, then the wake reason (`Reason`): woken, timed out, or
-//!    LoopExit.
+//! 3. **Check why.** On resume the waiter reports, in this order of precedence: woken (a
+//!    waker of this epoch fired first), a pending kill, a pending `Timeout` scope, then the
+//!    other wake reasons (`Reason`): timed out, or LoopExit.
+//!
+//! # Truthful results: a completed hand-off is reported as completed
+//!
+//! The rule every blocking primitive follows (Queue and Channel put/get, Semaphore,
+//! BoundedSemaphore, Mutex and RLock acquire, AsyncResult get, Event wait, join, the
+//! cross-thread ThreadEvent, ThreadAsyncResult and thread channel, fd waits):
+//!
+//! - **If the operation completed before the greenlet resumed, it returns success.**
+//!   "Completed" means the other party already did its half: an item was taken from a parked
+//!   putter or handed to a parked getter, a permit was handed over, a value or a `set` was
+//!   delivered, the greenlet waited for finished. Here that is a [`Waker::wake`] that took
+//!   effect (returned `true`) before the kill or deadline reached the park.
+//! - **A kill that arrived meanwhile is not lost**: it stays pending and is raised at the
+//!   greenlet's next blocking call (the next [`Waiter::wait`] returns it at once, before
+//!   parking). **An expired `Timeout` scope** likewise stays pending and is raised at the next
+//!   blocking call inside that scope; if the scope ends first (its closure returned), it is
+//!   dropped with the scope and [`with_timeout`](crate::with_timeout) returns `Ok`.
+//! - **Otherwise the operation did not happen**: an error (or the kill/`Timeout` unwind) is
+//!   returned and nothing was taken or delivered; a putter gets its item back.
+//!
+//! So a caller never has to guess: `Ok` means delivered, `Err` means not delivered, and a
+//! retry after `Err` never sends a duplicate. gevent has the same race (its `Timeout` is
+//! thrown into a greenlet whose item a getter already took) and reports the timeout; sprout
+//! reports the hand-off.
 //!
 //! Rules that make wake-ups exact:
 //!
@@ -17,9 +41,10 @@
 //!   reason and queues the greenlet; later wakes of that epoch return `false` and do nothing,
 //!   and wakers of older epochs are stale and do nothing. So a wait-list notification that
 //!   races with a timeout is either delivered (the wake returned `true`) or not, never both.
-//! - Kill and `Timeout` are flags on the greenlet, not wake reasons: they win over a wake that
-//!   already happened. A source whose wake returned `true` but whose waiter then leaves with an
-//!   interrupt must pass the wake on (see `WaitList`).
+//! - Kill and `Timeout` are flags on the greenlet, not wake reasons: a wake that already
+//!   happened wins over them (see above), and they stay set until raised. An interrupt that
+//!   arrived first closes the epoch, so a later wake returns `false` and the source keeps its
+//!   item, permit or notification for the next waiter.
 //! - Nothing here unwinds. [`Waiter::wait`] returns an [`Interrupt`]; `raise` turns kill and
 //!   `Timeout` into the unwinding the public API promises. Hooks that must not unwind (the
 //!   monkey layer) use the result as an error and leave the kill flag set, so it is raised at
@@ -205,12 +230,20 @@ impl Waiter {
     /// Switches to the hub until woken, the deadline passes, or an interrupt arrives. Does
     /// not unwind; see `raise` for the public behaviour.
     ///
-    /// Returns immediately if a waker already fired, or if a kill or `Timeout` is already
-    /// pending for this greenlet.
+    /// Returns immediately if a kill or `Timeout` is already pending for this greenlet, or if
+    /// a waker already fired. A waker that fired wins over an interrupt that reached the park
+    /// after it (the interrupt stays pending; see the module docs).
     ///
     /// # Panics
     /// If called by another greenlet than the one that created the waiter (a `Waiter` parks
     /// its creator, so only its creator may wait on it).
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupt::TimedOut`] at `deadline`; [`Interrupt::LoopExit`] if nothing could ever wake
+    /// it; [`Interrupt::Killed`] or [`Interrupt::Scope`] if a kill or an expired `Timeout` scope
+    /// was pending on entry or arrived before a waker fired (a wake that came first wins; see the
+    /// module docs).
     #[inline]
     pub fn wait(&self, deadline: Option<Instant>) -> Result<(), Interrupt> {
         if !std::ptr::eq(Hub::current().current_ref(), &*self.task) {
@@ -232,6 +265,11 @@ impl Waiter {
             if let Some(key) = timer {
                 hub.timers.borrow_mut().cancel(key);
             }
+        }
+        // A wake that took effect is a completed hand-off (or the event waited for): it wins
+        // over a kill or `Timeout` that arrived after it, which stays pending.
+        if self.task.reason() == Some(Reason::Woken) {
+            return Ok(());
         }
         if let Some(i) = self.task.pending_interrupt() {
             return Err(i);

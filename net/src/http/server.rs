@@ -131,6 +131,11 @@ impl Builder {
     }
 
     /// Binds to `addr` and makes the server; it serves once started.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`StreamServer::bind`](crate::StreamServer::bind): resolving `addr`, `AddrInUse`,
+    /// `PermissionDenied` (a privileged port), out of fds.
     pub fn bind<A, F>(self, addr: A, handler: F) -> io::Result<Server>
     where
         A: ToSocketAddrs,
@@ -179,6 +184,10 @@ impl Server {
     }
 
     /// Binds to `addr` with the default limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::bind`].
     pub fn bind<A, F>(addr: A, handler: F) -> io::Result<Server>
     where
         A: ToSocketAddrs,
@@ -198,11 +207,22 @@ impl Server {
     }
 
     /// Starts accepting in a greenlet of its own and returns.
+    ///
+    /// # Errors
+    ///
+    /// An `Other` error if the server was stopped, or if the acceptor greenlet could not be spawned
+    /// (out of memory or stack address space). Starting a server that already serves is `Ok`.
     pub fn start(&self) -> io::Result<()> {
         self.stream.start()
     }
 
     /// Starts the server if needed and parks the calling greenlet until it is stopped.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start); and a LoopExit error (`Other`) if nothing could ever stop the
+    /// server. Errors of single connections (bad requests, timeouts, resets) are answered or
+    /// logged, never returned here.
     pub fn serve_forever(&self) -> io::Result<()> {
         self.stream.serve_forever()
     }

@@ -152,8 +152,8 @@ pub unsafe extern "C" fn socketpair(
     r
 }
 
-/// Hook for `close`: forgets the fd first (waking greenlets parked on it with `EBADF`),
-/// then closes it.
+/// Hook for `close`: forgets the fd first (waking greenlets parked on it with `EBADF`, also
+/// before `patch_all`, through `cancel_wait`), then closes it.
 ///
 /// # Safety
 /// libc's contract for `close`.
@@ -163,6 +163,9 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if mode != Mode::Off {
         before_close(fd, mode);
     }
+    // Patched or not: a greenlet of this thread waiting on `fd` (a `wait_readable` on a pipe,
+    // say) fails with EBADF instead of staying parked forever (gevent#191). Never panics.
+    sprout_runtime::reactor::cancel_wait(fd);
     // SAFETY: forwarded.
     unsafe { real::close(fd) }
 }

@@ -84,7 +84,7 @@ pub unsafe extern "C" fn getaddrinfo(
         )
     };
     let job = move || lookup(node, service, hints);
-    match sprout_runtime::threadpool::spawn_blocking_interruptible(job) {
+    match sprout_runtime::threadpool::spawn_resolver_interruptible(job) {
         Ok((rc, list, errno)) => {
             // SAFETY: `res` is valid (the caller's contract).
             unsafe { *res = list.take() };

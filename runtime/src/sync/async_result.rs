@@ -99,6 +99,10 @@ impl<T, E> AsyncResult<T, E> {
 
     /// Sets the value and wakes every waiter. Hands `value` back if the result was already
     /// set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)`, handing `value` back, if the outcome was already set.
     pub fn set(&self, value: T) -> Result<(), T> {
         self.set_result(Ok(value)).map_err(|r| match r {
             Ok(v) => v,
@@ -108,6 +112,10 @@ impl<T, E> AsyncResult<T, E> {
 
     /// Sets an error and wakes every waiter (gevent's `set_exception`). Hands `error` back if
     /// the result was already set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(error)`, handing `error` back, if the outcome was already set.
     pub fn set_error(&self, error: E) -> Result<(), E> {
         self.set_result(Err(error)).map_err(|r| match r {
             Err(e) => e,
@@ -116,6 +124,10 @@ impl<T, E> AsyncResult<T, E> {
     }
 
     /// Sets the outcome and wakes every waiter; hands it back if one was already set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(outcome)`, handing it back, if an outcome was already set.
     pub fn set_result(&self, outcome: Result<T, E>) -> Result<(), Result<T, E>> {
         if self.inner.done.get() {
             return Err(outcome);
@@ -138,12 +150,18 @@ impl<T, E> AsyncResult<T, E> {
 
     /// Parks until the outcome is set, without reading it. Kill and `Timeout` scopes unwind.
     ///
-    /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever set it.
+    /// # Errors
+    ///
+    /// [`WaitError::LoopExit`] if nothing left in the hub could ever set it.
     pub fn wait(&self) -> Result<(), WaitError> {
         self.wait_deadline(None)
     }
 
     /// Like [`wait`](Self::wait) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.wait_deadline(Some(Instant::now() + timeout))
     }
@@ -155,6 +173,11 @@ impl<T, E> AsyncResult<T, E> {
 
     /// Moves the outcome out, once; parks until it is set. Later getters see
     /// [`GetError::Taken`].
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Failed`] with the error it was set to; [`GetError::Taken`] if the outcome was
+    /// already taken; [`GetError::LoopExit`] if nothing left in the hub could ever set it.
     pub fn take(&self) -> Result<T, GetError<E>> {
         self.wait()?;
         match self.inner.outcome.borrow_mut().take() {
@@ -179,7 +202,9 @@ impl<T: Clone, E: Clone> AsyncResult<T, E> {
     /// Parks until the outcome is set and returns a clone of the value. Kill and `Timeout`
     /// scopes unwind.
     ///
-    /// Errors: [`GetError::Failed`] with the error it was set to; [`GetError::LoopExit`] if
+    /// # Errors
+    ///
+    /// [`GetError::Failed`] with the error it was set to; [`GetError::LoopExit`] if
     /// nothing left in the hub could ever set it.
     pub fn get(&self) -> Result<T, GetError<E>> {
         self.wait()?;
@@ -187,6 +212,10 @@ impl<T: Clone, E: Clone> AsyncResult<T, E> {
     }
 
     /// Like [`get`](Self::get) but gives up after `timeout` with [`GetError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::TimedOut`] when `timeout` passes first; otherwise as [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError<E>> {
         self.wait_timeout(timeout)?;
         self.read()

@@ -70,12 +70,18 @@ impl Event {
     /// Parks the greenlet until the flag is set (at once if it is). Kill and `Timeout` scopes
     /// unwind through the wait.
     ///
-    /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever set it.
+    /// # Errors
+    ///
+    /// [`WaitError::LoopExit`] if nothing left in the hub could ever set it.
     pub fn wait(&self) -> Result<(), WaitError> {
         self.wait_deadline(None)
     }
 
     /// Like [`wait`](Self::wait) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.wait_deadline(Some(Instant::now() + timeout))
     }

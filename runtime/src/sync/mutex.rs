@@ -78,7 +78,9 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks, parking the greenlet while another holds the lock. Waiters get the lock in
     /// arrival order. Kill and `Timeout` scopes unwind through the wait.
     ///
-    /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever unlock it (for
+    /// # Errors
+    ///
+    /// [`WaitError::LoopExit`] if nothing left in the hub could ever unlock it (for
     /// example, the thread's root code locking twice).
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, WaitError> {
         self.permits.acquire(None)?;
@@ -86,6 +88,10 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Like [`lock`](Self::lock) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`lock`](Self::lock).
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, WaitError> {
         self.permits.acquire(Some(Instant::now() + timeout))?;
         Ok(self.guard())

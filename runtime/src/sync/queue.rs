@@ -30,8 +30,10 @@
 //! - **Nothing is lost.** A getter handed an item that is killed, or whose `Timeout` scope
 //!   expires, before it runs gives the item back: to the next parked getter, or to the front of
 //!   the queue (it comes out next). A putter whose put times out or fails gets its item back in
-//!   the [`PutError`]. The one way for an item to leave with an error is a putter killed after
-//!   its item was already taken: the item stays delivered and the kill still unwinds.
+//!   the [`PutError`]. A put whose item was taken, or a get that was handed an item, before
+//!   its greenlet resumed reports success even if a kill or an expired `Timeout` scope
+//!   reached it meanwhile; the interrupt is raised at its next blocking call (the waiter
+//!   protocol's rule, [`crate::waiter`]). So `Ok` always means delivered and `Err` never does.
 //! - **Close.** [`close`](Queue::close) wakes every parked greenlet. Parked and later puts
 //!   fail with [`QueueError::Closed`] and get their item back; gets keep draining what the
 //!   queue holds and fail with `Closed` once it is empty.
@@ -275,20 +277,29 @@ impl<T: 'static> Queue<T> {
 impl<T> Queue<T> {
     /// Adds an item, parking while a bounded queue is full. Kill and `Timeout` scopes unwind.
     ///
-    /// Errors (with the item handed back): [`QueueError::Closed`] if the queue is or gets
+    /// # Errors
+    ///
+    /// With the item handed back: [`QueueError::Closed`] if the queue is or gets
     /// closed first; [`QueueError::LoopExit`] if nothing left in the hub could ever make room.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
         self.put_deadline(item, None)
     }
 
     /// Like [`put`](Self::put) but gives up after `timeout` with [`QueueError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::TimedOut`] when `timeout` passes before there is room, with the item handed
+    /// back; otherwise as [`put`](Self::put).
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.put_deadline(item, deadline(timeout))
     }
 
     /// Adds an item if there is room now (or a getter waiting); never parks.
     ///
-    /// Errors: [`QueueError::Full`] or [`QueueError::Closed`], with the item handed back.
+    /// # Errors
+    ///
+    /// [`QueueError::Full`] or [`QueueError::Closed`], with the item handed back.
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         let inner = &*self.inner;
         if inner.closed.get() {
@@ -323,20 +334,29 @@ impl<T> Queue<T> {
     /// Removes and returns the next item, parking while the queue is empty. Kill and
     /// `Timeout` scopes unwind.
     ///
-    /// Errors: [`QueueError::Closed`] once the queue is closed and drained;
+    /// # Errors
+    ///
+    /// [`QueueError::Closed`] once the queue is closed and drained;
     /// [`QueueError::LoopExit`] if nothing left in the hub could ever put an item.
     pub fn get(&self) -> Result<T, QueueError> {
         self.get_deadline(None)
     }
 
     /// Like [`get`](Self::get) but gives up after `timeout` with [`QueueError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::TimedOut`] when `timeout` passes before an item comes; otherwise as
+    /// [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
         self.get_deadline(deadline(timeout))
     }
 
     /// Removes the next item if there is one now; never parks.
     ///
-    /// Errors: [`QueueError::Empty`], or [`QueueError::Closed`] if closed and drained.
+    /// # Errors
+    ///
+    /// [`QueueError::Empty`], or [`QueueError::Closed`] if closed and drained.
     pub fn try_get(&self) -> Result<T, QueueError> {
         let inner = &*self.inner;
         let popped = inner.items.borrow_mut().pop();
@@ -433,13 +453,9 @@ impl<T> Queue<T> {
             }
             let parked = inner.putters.park(Some(item), deadline);
             match parked.payload {
-                // A getter took it: delivered, whatever happened since.
-                None => {
-                    if let Err(i) = parked.result {
-                        raise(i);
-                    }
-                    return Ok(());
-                }
+                // A getter took it: delivered. A kill or `Timeout` that arrived since stays
+                // pending for the next blocking call (see the waiter protocol).
+                None => return Ok(()),
                 Some(back) => {
                     item = back;
                     if let Err(i) = parked.result {
@@ -763,12 +779,18 @@ impl<T> JoinableQueue<T> {
 
     /// Parks until every item put has been marked done. Kill and `Timeout` scopes unwind.
     ///
-    /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever finish the work.
+    /// # Errors
+    ///
+    /// [`WaitError::LoopExit`] if nothing left in the hub could ever finish the work.
     pub fn join(&self) -> Result<(), WaitError> {
         self.queue.inner.join(None)
     }
 
     /// Like [`join`](Self::join) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`join`](Self::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.queue.inner.join(deadline(timeout))
     }

@@ -66,13 +66,20 @@ impl RLock {
     /// Acquires the lock: at once if the current greenlet owns it already, otherwise parks
     /// until it is free. Kill and `Timeout` scopes unwind through the wait.
     ///
-    /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever release it.
+    /// # Errors
+    ///
+    /// [`WaitError::LoopExit`] if nothing left in the hub could ever release it.
     pub fn acquire(&self) -> Result<RLockGuard, WaitError> {
         self.acquire_deadline(None)
     }
 
     /// Like [`acquire`](Self::acquire) but gives up after `timeout` with
     /// [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as
+    /// [`acquire`](Self::acquire).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard, WaitError> {
         self.acquire_deadline(Some(Instant::now() + timeout))
     }

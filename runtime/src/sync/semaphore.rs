@@ -191,7 +191,9 @@ macro_rules! semaphore_methods {
         /// Takes a permit, parking the greenlet until one is free. Waiters are served in
         /// arrival order. Kill and `Timeout` scopes unwind through the wait.
         ///
-        /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever release one.
+        /// # Errors
+        ///
+        /// [`WaitError::LoopExit`] if nothing left in the hub could ever release one.
         pub fn acquire(&self) -> Result<SemaphoreGuard, WaitError> {
             self.inner.permits.acquire(None)?;
             Ok(self.guard())
@@ -199,6 +201,11 @@ macro_rules! semaphore_methods {
 
         /// Like [`acquire`](Self::acquire) but gives up after `timeout` with
         /// [`WaitError::TimedOut`].
+        ///
+        /// # Errors
+        ///
+        /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as
+        /// [`acquire`](Self::acquire).
         pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard, WaitError> {
             self.inner.permits.acquire(deadline(timeout))?;
             Ok(self.guard())
@@ -267,7 +274,9 @@ impl BoundedSemaphore {
 
     /// Returns a permit taken with [`SemaphoreGuard::forget`].
     ///
-    /// Errors: [`OverRelease`] if every permit is already free (the count is unchanged).
+    /// # Errors
+    ///
+    /// [`OverRelease`] if every permit is already free (the count is unchanged).
     pub fn release(&self) -> Result<(), OverRelease> {
         self.inner.release_checked()
     }

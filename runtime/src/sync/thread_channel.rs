@@ -76,6 +76,10 @@ pub struct ThreadSender<T> {
 impl<T> ThreadSender<T> {
     /// Queues `value` and wakes the oldest parked receiver. Never blocks. Hands the value
     /// back if every receiver is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if every receiver was dropped.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         let woken = {
             let mut st = self.inner.lock();
@@ -133,18 +137,30 @@ impl<T> ThreadReceiver<T> {
     /// Takes the oldest item, waiting while the channel is empty: a greenlet parks (kill and
     /// `Timeout` scopes unwind), a thread without a hub blocks.
     ///
-    /// Errors: [`RecvError`] once the channel is empty and every sender is gone.
+    /// # Errors
+    ///
+    /// [`RecvError`] once the channel is empty and every sender is gone.
     pub fn recv(&self) -> Result<T, RecvError> {
         self.recv_deadline(None).map_err(|_| RecvError)
     }
 
     /// Like [`recv`](Self::recv) but gives up after `timeout` with
     /// [`RecvTimeoutError::Timeout`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] when `timeout` passes before an item comes;
+    /// [`RecvTimeoutError::Disconnected`] once the channel is empty and every sender is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.recv_deadline(Some(Instant::now() + timeout))
     }
 
     /// Takes the oldest item if there is one; never waits.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing is queued now; [`TryRecvError::Disconnected`] if nothing
+    /// is queued and every sender was dropped.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut st = self.inner.lock();
         match st.items.pop_front() {

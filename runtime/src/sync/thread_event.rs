@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::thread_wait_list::{park, wake_all, ThreadWaitList};
-use crate::waiter::{raise, Interrupt, WaitError};
+use crate::waiter::{raise, WaitError};
 
 /// The state under the event's lock.
 struct State {
@@ -84,11 +84,20 @@ impl ThreadEvent {
     /// hub blocks. Kill and `Timeout` scopes unwind through a greenlet's wait.
     ///
     /// Never returns LoopExit: another thread may always set the event.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: without a deadline the wait ends only when the flag is set (a kill or
+    /// `Timeout` scope unwinds a greenlet's wait instead).
     pub fn wait(&self) -> Result<(), WaitError> {
         self.wait_deadline(None)
     }
 
     /// Like [`wait`](Self::wait) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes before the flag is set.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.wait_deadline(Some(Instant::now() + timeout))
     }
@@ -108,10 +117,12 @@ impl ThreadEvent {
             st = next;
             match parked.result {
                 // Woken by a `set`: done, whatever the flag says now, even if the deadline
-                // passed before this waiter ran.
-                Ok(()) | Err(Interrupt::TimedOut) if parked.notified => return Ok(()),
+                // passed, or a kill or `Timeout` scope arrived (it stays pending for the next
+                // blocking call), before this waiter ran.
+                _ if parked.notified => return Ok(()),
                 Ok(()) => {}
-                // Kill and `Timeout` win; a broadcast has nobody to be passed on to.
+                // Not notified: kill and `Timeout` win; a broadcast has nobody to be passed
+                // on to.
                 Err(i) => {
                     drop(st);
                     return Err(raise(i));

@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 
 use super::thread_wait_list::{park, wake_all, ThreadWaitList};
 use super::GetError;
-use crate::waiter::{raise, Interrupt, WaitError};
+use crate::waiter::{raise, WaitError};
 
 /// The state under the result's lock.
 struct State<T, E> {
@@ -66,6 +66,10 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Sets the value and wakes every waiter. Hands `value` back if the result was already
     /// set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)`, handing `value` back, if the outcome was already set.
     pub fn set(&self, value: T) -> Result<(), T> {
         self.set_result(Ok(value)).map_err(|r| match r {
             Ok(v) => v,
@@ -75,6 +79,10 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Sets an error and wakes every waiter (gevent's `set_exception`). Hands `error` back if
     /// the result was already set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(error)`, handing `error` back, if the outcome was already set.
     pub fn set_error(&self, error: E) -> Result<(), E> {
         self.set_result(Err(error)).map_err(|r| match r {
             Err(e) => e,
@@ -83,6 +91,10 @@ impl<T, E> ThreadAsyncResult<T, E> {
     }
 
     /// Sets the outcome and wakes every waiter; hands it back if one was already set.
+    ///
+    /// # Errors
+    ///
+    /// `Err(outcome)`, handing it back, if an outcome was already set.
     pub fn set_result(&self, outcome: Result<T, E>) -> Result<(), Result<T, E>> {
         let woken = {
             let mut st = self.inner.lock();
@@ -109,11 +121,20 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Waits until the outcome is set, without reading it. A greenlet parks (kill and
     /// `Timeout` scopes unwind); a thread without a hub blocks. Never returns LoopExit.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: without a deadline the wait ends only when the outcome is set (a kill or
+    /// `Timeout` scope unwinds a greenlet's wait instead).
     pub fn wait(&self) -> Result<(), WaitError> {
         self.wait_deadline(None)
     }
 
     /// Like [`wait`](Self::wait) but gives up after `timeout` with [`WaitError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.wait_deadline(Some(Instant::now() + timeout))
     }
@@ -126,6 +147,11 @@ impl<T, E> ThreadAsyncResult<T, E> {
 
     /// Moves the outcome out, once; waits until it is set. Later getters see
     /// [`GetError::Taken`].
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Failed`] with the error it was set to; [`GetError::Taken`] if the outcome was
+    /// already taken.
     pub fn take(&self) -> Result<T, GetError<E>> {
         self.wait()?;
         match self.inner.lock().outcome.take() {
@@ -141,8 +167,9 @@ impl<T, E> ThreadAsyncResult<T, E> {
             let (next, parked) = park(st, |s| &mut s.waiters, deadline);
             st = next;
             match parked.result {
-                // Set by the time this waiter ran: the deadline lost the race.
-                Err(Interrupt::TimedOut) if st.done => break,
+                // Set by the time this waiter ran: the deadline, kill or `Timeout` scope lost
+                // the race (a kill or scope stays pending for the next blocking call).
+                Err(_) if st.done => break,
                 Err(i) => {
                     drop(st);
                     return Err(raise(i));
@@ -157,7 +184,9 @@ impl<T, E> ThreadAsyncResult<T, E> {
 impl<T: Clone, E: Clone> ThreadAsyncResult<T, E> {
     /// Waits until the outcome is set and returns a clone of the value.
     ///
-    /// Errors: [`GetError::Failed`] with the error it was set to; [`GetError::Taken`] after
+    /// # Errors
+    ///
+    /// [`GetError::Failed`] with the error it was set to; [`GetError::Taken`] after
     /// [`take`](Self::take).
     pub fn get(&self) -> Result<T, GetError<E>> {
         self.wait()?;
@@ -165,6 +194,10 @@ impl<T: Clone, E: Clone> ThreadAsyncResult<T, E> {
     }
 
     /// Like [`get`](Self::get) but gives up after `timeout` with [`GetError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::TimedOut`] when `timeout` passes first; otherwise as [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError<E>> {
         self.wait_timeout(timeout)?;
         self.read()

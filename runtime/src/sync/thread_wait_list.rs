@@ -16,9 +16,13 @@
 //!   greenlet through its hub's completion queue and notifier, a thread through its condvar.
 //! - **Notified means removed.** On return the waiter removes its own entry; if a notifier had
 //!   removed it first, the waiter was notified ([`Parked::notified`]), whatever woke it
-//!   (a notification can race with its deadline). A notified waiter that leaves anyway (an
-//!   interrupt) passes the notification on to the next waiter, so a notify-one is never
-//!   lost; broadcasts leave nobody to pass it to.
+//!   (a notification can race with its deadline, a kill or a `Timeout` scope). Where the
+//!   notification itself completes the operation (an event set, a result set), the
+//!   primitive reports success and leaves the kill or `Timeout` pending for the next blocking
+//!   call (the [waiter protocol](crate::waiter)'s rule). Where it only says an item is
+//!   there for somebody (the thread channel), a notified waiter that leaves anyway passes the
+//!   notification on to the next waiter, so a notify-one is never lost; broadcasts leave
+//!   nobody to pass it to.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
