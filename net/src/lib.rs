@@ -45,10 +45,13 @@
 //! Raw libc calls live in `sys` only. Host names are resolved on the thread pool (see
 //! [`lookup_host`] and [`ToSocketAddrs`]), so a slow resolver never blocks the hub.
 
+mod conn_stream;
 mod convert;
+mod datagram_server;
 mod fd_stream;
 pub mod http;
 mod io;
+mod listener;
 #[cfg(feature = "monkey")]
 pub mod monkey;
 mod resolve;
@@ -57,11 +60,15 @@ mod server;
 mod socket;
 mod sys;
 mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod udp;
 mod unix;
 mod wait;
 
+pub use datagram_server::DatagramServer;
 pub use fd_stream::FdStream;
+pub use listener::Listener;
 pub use resolve::{lookup_host, ToSocketAddrs};
 pub use reuse_port::serve_reuse_port;
 pub use server::StreamServer;
