@@ -1,0 +1,110 @@
+//! Helpers for the TLS tests: a self-signed certificate for `localhost` made with rcgen, the
+//! rustls configurations that serve and trust it, and `examples/https_hello` as a child.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sprout::net::tls::rustls;
+use sprout::net::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sprout::net::FdStream;
+
+use super::support::{example_path, ChildGuard};
+
+/// A certificate and its key, in DER and PEM.
+pub struct Cert {
+    /// The certificate (DER).
+    pub der: CertificateDer<'static>,
+    /// The PKCS#8 key (DER).
+    pub key_der: Vec<u8>,
+    /// The certificate (PEM).
+    pub pem: String,
+    /// The key (PEM).
+    pub key_pem: String,
+}
+
+/// A fresh self-signed certificate for `localhost` and `127.0.0.1`.
+pub fn cert() -> Cert {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("rcgen");
+    Cert {
+        der: c.cert.der().clone(),
+        key_der: c.key_pair.serialize_der(),
+        pem: c.cert.pem(),
+        key_pem: c.key_pair.serialize_pem(),
+    }
+}
+
+/// A server configuration serving `cert`.
+pub fn server_config(cert: &Cert) -> rustls::ServerConfig {
+    rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der.clone()],
+            PrivateKeyDer::Pkcs8(cert.key_der.clone().into()),
+        )
+        .expect("server config")
+}
+
+/// A client configuration trusting `cert` only.
+pub fn client_config(cert: &Cert) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone()).expect("add root");
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// Writes `text` to a fresh file in the temp dir and returns its path.
+pub fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sprout-tls-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Reads one line (without the newline) from a child's stdout, cooperatively.
+pub fn read_line(mut r: &FdStream) -> io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if r.read(&mut byte)? == 0 || byte[0] == b'\n' {
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+        line.push(byte[0]);
+    }
+}
+
+/// Starts `examples/https_hello` with `args` (plus `--addr 127.0.0.1:0`) and returns it with
+/// the lines it printed before and including `listening on ADDR`, and that address.
+pub fn spawn_https_hello(args: &[&str]) -> (ChildGuard, Vec<String>, SocketAddr) {
+    let child = Command::new(example_path("https_hello"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn https_hello");
+    let mut guard = ChildGuard { child };
+    let out = FdStream::new(OwnedFd::from(guard.child.stdout.take().unwrap())).unwrap();
+    out.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut lines = Vec::new();
+    loop {
+        let line = read_line(&out).expect("https_hello prints its address");
+        assert!(!line.is_empty(), "https_hello ended early: {lines:?}");
+        lines.push(line.clone());
+        if let Some(a) = line.strip_prefix("listening on ") {
+            let addr = a.parse().expect("an address");
+            return (guard, lines, addr);
+        }
+    }
+}
