@@ -382,8 +382,8 @@ impl<S: Transport> TlsStream<S> {
             if inbuf.buf.is_empty() {
                 inbuf.buf = vec![0; READ_CHUNK];
             }
-            inbuf.start = 0;
             let n = self.sock.read_raw(&mut inbuf.buf)?;
+            inbuf.start = 0;
             inbuf.end = n;
             if n == 0 {
                 inbuf.eof = true;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,24 @@ pub fn cert() -> Cert {
     }
 }
 
+/// A self-signed certificate for `localhost` whose subject is `CN=cn` (a different issuer
+/// from [`cert`]'s).
+pub fn cert_with_subject(cn: &str) -> Cert {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let c = params.self_signed(&key).unwrap();
+    Cert {
+        der: c.der().clone(),
+        key_der: key.serialize_der(),
+        pem: c.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
 /// A server configuration serving `cert`.
 pub fn server_config(cert: &Cert) -> rustls::ServerConfig {
     rustls::ServerConfig::builder()
@@ -62,9 +81,11 @@ pub fn client_config(cert: &Cert) -> Arc<rustls::ClientConfig> {
     )
 }
 
-/// Writes `text` to a fresh file in the temp dir and returns its path.
+/// Writes `text` to a fresh file in the temp dir (unique per call) and returns its path.
 pub fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sprout-tls-test-{}", std::process::id()));
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sprout-tls-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
