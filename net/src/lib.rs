@@ -60,6 +60,7 @@ mod server;
 mod socket;
 mod sys;
 mod tcp;
+mod tcp_socket;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod udp;
@@ -72,7 +73,9 @@ pub use listener::Listener;
 pub use resolve::{lookup_host, ToSocketAddrs};
 pub use reuse_port::serve_reuse_port;
 pub use server::StreamServer;
-pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use socket2;
+pub use tcp::{Incoming, TcpListener, TcpStream, DEFAULT_BACKLOG};
+pub use tcp_socket::TcpSocket;
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};
 pub use wait::{wait_readable, wait_writable};
