@@ -65,7 +65,7 @@ fn keys() -> Keys {
 
 /// This thread's `/proc` task directory (for its CPU time).
 fn this_task() -> PathBuf {
-    std::fs::read_link("/proc/thread-self").expect("/proc/thread-self")
+    PathBuf::from("/proc").join(std::fs::read_link("/proc/thread-self").expect("/proc/thread-self"))
 }
 
 /// Nanoseconds a thread has run on a CPU (first field of its schedstat).
@@ -278,7 +278,15 @@ fn main() {
         ("keepalive_50conns", 50, false, keys.client.clone()),
         ("handshakes_16clients", 16, true, keys.client_no_resume.clone()),
     ];
+    // SPROUT_HTTPS_BENCH=handshakes (or keepalive) runs one load only, e.g. under perf.
+    let only = std::env::var("SPROUT_HTTPS_BENCH").unwrap_or_default();
+    for (sname, (_, task)) in &servers {
+        println!("{sname} server thread: {}", task.display());
+    }
     for (name, clients, handshakes, client) in shapes {
+        if !only.is_empty() && !name.starts_with(&only) {
+            continue;
+        }
         // Warm up each server once.
         for (_, (addr, _)) in &servers {
             load(*addr, client.clone(), clients, handshakes, Duration::from_millis(200));

@@ -330,3 +330,43 @@ fn https_hello_serves_a_given_cert_and_key() {
     let mut conn = BufReader::new(TlsStream::connect(("localhost", addr.port()), client_config(&c)).unwrap());
     assert_eq!(get(&mut conn, "/").unwrap(), "Hello, World!");
 }
+
+#[test]
+fn a_megabyte_echoes_through_tls_with_one_greenlet_writing_while_another_reads() {
+    let c = cert();
+    let listener = TlsListener::new(TcpListener::bind("127.0.0.1:0").unwrap(), server_config(&c));
+    let server = StreamServer::new(listener, |conn: TlsStream, _peer| {
+        let mut buf = vec![0u8; 50_000];
+        loop {
+            match (&conn).read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if (&conn).write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = conn.shutdown_write();
+    })
+    .unwrap();
+    server.start().unwrap();
+    let port = server.local_addr().port();
+    let tls = Rc::new(TlsStream::connect(("localhost", port), client_config(&c)).unwrap());
+    let data = support::pattern(7, 1 << 20);
+    let writer = {
+        let (tls, data) = (tls.clone(), data.clone());
+        sprout::spawn(move || {
+            for chunk in data.chunks(70_000) {
+                (&*tls).write_all(chunk).unwrap();
+            }
+            tls.shutdown_write().unwrap();
+        })
+    };
+    let mut back = Vec::new();
+    (&*tls).read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "the echo differs");
+    server.stop(Duration::from_secs(1));
+}

@@ -89,8 +89,11 @@ use crate::listener::Listener;
 use crate::tcp::{TcpListener, TcpStream};
 use crate::unix::{UnixListener, UnixStream};
 
-/// Raw bytes read from the socket in one call: one full TLS record and its header.
+/// Raw bytes read from the socket in one call once a read has filled the first buffer: one
+/// full TLS record and its header.
 const READ_CHUNK: usize = 16 * 1024 + 5 + 256;
+/// The first read buffer: enough for handshakes and small requests, cheap per connection.
+const FIRST_READ_CHUNK: usize = 4096;
 
 /// Time a [`TlsListener`] connection may take to finish its handshake, by default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -163,7 +166,7 @@ transport!(UnixStream);
 
 /// Received TLS bytes not yet handed to rustls. Owned by the one reader at a time.
 struct InBuf {
-    /// Storage, `READ_CHUNK` long once first used.
+    /// Storage: `FIRST_READ_CHUNK` long once first used, `READ_CHUNK` after a read filled it.
     buf: Vec<u8>,
     /// First unconsumed byte.
     start: usize,
@@ -380,11 +383,15 @@ impl<S: Transport> TlsStream<S> {
     fn fill(&self, inbuf: &mut InBuf) -> io::Result<()> {
         if inbuf.start == inbuf.end && !inbuf.eof {
             if inbuf.buf.is_empty() {
-                inbuf.buf = vec![0; READ_CHUNK];
+                inbuf.buf = vec![0; FIRST_READ_CHUNK];
             }
             let n = self.sock.read_raw(&mut inbuf.buf)?;
             inbuf.start = 0;
             inbuf.end = n;
+            if n == inbuf.buf.len() && n < READ_CHUNK {
+                // Bulk data: read whole records from now on.
+                inbuf.buf.resize(READ_CHUNK, 0);
+            }
             if n == 0 {
                 inbuf.eof = true;
                 // Tell rustls: a record cut short or a missing close_notify is an error then.
