@@ -10,7 +10,7 @@
 //! It prints `listening on ADDR`. Given `--cert CERT.pem --key KEY.pem` it serves that
 //! certificate chain and key; without them it makes a self-signed certificate for
 //! `localhost` (and `127.0.0.1`) at start, writes it to a fresh file and prints
-//! `certificate in PATH` first, so that
+//! `certificate in PATH` on the next line, so that
 //!
 //! ```text
 //! curl --cacert PATH https://localhost:8443/
@@ -48,9 +48,15 @@ fn main() -> io::Result<()> {
         }
     }
 
-    let (chain, private_key) = match (cert, key) {
-        (Some(c), Some(k)) => load(&c, &k)?,
-        (None, None) => self_signed()?,
+    let (chain, private_key, written) = match (cert, key) {
+        (Some(c), Some(k)) => {
+            let (chain, key) = load(&c, &k)?;
+            (chain, key, None)
+        }
+        (None, None) => {
+            let (chain, key, path) = self_signed()?;
+            (chain, key, Some(path))
+        }
         _ => {
             eprintln!("https_hello: give both --cert and --key, or neither");
             std::process::exit(2);
@@ -63,6 +69,9 @@ fn main() -> io::Result<()> {
 
     let server = Server::builder().tls(config).bind(&addr, hello)?;
     println!("listening on {}", server.local_addr());
+    if let Some(path) = written {
+        println!("certificate in {}", path.display());
+    }
     io::stdout().flush()?;
     server.serve_forever()
 }
@@ -93,17 +102,18 @@ fn load(
     Ok((chain, private_key))
 }
 
-/// Makes a self-signed certificate for `localhost`, writes it to a new file and says where.
-fn self_signed() -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+/// Makes a self-signed certificate for `localhost` and writes it to a new file (returned).
+type SelfSigned = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, PathBuf);
+
+fn self_signed() -> io::Result<SelfSigned> {
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     let certified = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
     let dir = std::env::temp_dir().join(format!("sprout-https-hello-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("cert.pem");
     std::fs::write(&path, certified.cert.pem())?;
-    println!("certificate in {}", path.display());
     let key = PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
-    Ok((vec![certified.cert.der().clone()], key))
+    Ok((vec![certified.cert.der().clone()], key, path))
 }
 
 fn hello(req: &mut Request<'_>) -> Response {

@@ -105,8 +105,9 @@ pub fn read_line(mut r: &FdStream) -> io::Result<String> {
 }
 
 /// Starts `examples/https_hello` with `args` (plus `--addr 127.0.0.1:0`) and returns it with
-/// the lines it printed before and including `listening on ADDR`, and that address.
-pub fn spawn_https_hello(args: &[&str]) -> (ChildGuard, Vec<String>, SocketAddr) {
+/// the address it prints first (`listening on ADDR`) and, when `self_signed`, the path of
+/// the certificate it prints next (`certificate in PATH`).
+pub fn spawn_https_hello(args: &[&str], self_signed: bool) -> (ChildGuard, SocketAddr, Option<String>) {
     let child = Command::new(example_path("https_hello"))
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
@@ -118,14 +119,17 @@ pub fn spawn_https_hello(args: &[&str]) -> (ChildGuard, Vec<String>, SocketAddr)
     let mut guard = ChildGuard { child };
     let out = FdStream::new(OwnedFd::from(guard.child.stdout.take().unwrap())).unwrap();
     out.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut lines = Vec::new();
-    loop {
-        let line = read_line(&out).expect("https_hello prints its address");
-        assert!(!line.is_empty(), "https_hello ended early: {lines:?}");
-        lines.push(line.clone());
-        if let Some(a) = line.strip_prefix("listening on ") {
-            let addr = a.parse().expect("an address");
-            return (guard, lines, addr);
-        }
-    }
+    let line = read_line(&out).expect("https_hello prints its address");
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line {line:?}"))
+        .parse()
+        .expect("an address");
+    let cert = self_signed.then(|| {
+        let line = read_line(&out).expect("https_hello prints its certificate's path");
+        line.strip_prefix("certificate in ")
+            .unwrap_or_else(|| panic!("second line {line:?}"))
+            .to_string()
+    });
+    (guard, addr, cert)
 }
