@@ -69,7 +69,7 @@ fn this_task() -> PathBuf {
 }
 
 /// Nanoseconds a thread has run on a CPU (first field of its schedstat).
-fn cpu_ns(task: &PathBuf) -> u64 {
+fn cpu_ns(task: &std::path::Path) -> u64 {
     let s = std::fs::read_to_string(task.join("schedstat")).expect("schedstat");
     s.split_whitespace().next().unwrap().parse().unwrap()
 }
@@ -206,8 +206,12 @@ fn load(
         let port = addr.port();
         let hs: Vec<_> = (0..clients)
             .map(|_| {
-                let (requests, errors, suite, client) =
-                    (requests.clone(), errors.clone(), suite.clone(), client.clone());
+                let (requests, errors, suite, client) = (
+                    requests.clone(),
+                    errors.clone(),
+                    suite.clone(),
+                    client.clone(),
+                );
                 sprout::spawn(move || {
                     let mut conn: Option<BufReader<TlsStream>> = None;
                     while Instant::now() < end {
@@ -268,7 +272,10 @@ fn main() {
     let keys = keys();
     let servers = [
         ("sprout", sprout_server(&keys.server)),
-        ("hyper_tokio_rustls_current_thread", hyper_server(keys.server.clone())),
+        (
+            "hyper_tokio_rustls_current_thread",
+            hyper_server(keys.server.clone()),
+        ),
     ];
     println!(
         "https: requests per server CPU-second, median of {rounds} alternating rounds of {round:?} \
@@ -276,7 +283,12 @@ fn main() {
     );
     let shapes = [
         ("keepalive_50conns", 50, false, keys.client.clone()),
-        ("handshakes_16clients", 16, true, keys.client_no_resume.clone()),
+        (
+            "handshakes_16clients",
+            16,
+            true,
+            keys.client_no_resume.clone(),
+        ),
     ];
     // SPROUT_HTTPS_BENCH=handshakes (or keepalive) runs one load only, e.g. under perf.
     let only = std::env::var("SPROUT_HTTPS_BENCH").unwrap_or_default();
@@ -289,7 +301,13 @@ fn main() {
         }
         // Warm up each server once.
         for (_, (addr, _)) in &servers {
-            load(*addr, client.clone(), clients, handshakes, Duration::from_millis(200));
+            load(
+                *addr,
+                client.clone(),
+                clients,
+                handshakes,
+                Duration::from_millis(200),
+            );
         }
         let mut per_cpu = vec![Vec::new(); servers.len()];
         let mut per_sec = vec![Vec::new(); servers.len()];
@@ -319,6 +337,9 @@ fn main() {
                 suites[i]
             );
         }
-        println!("{name} ratio sprout/hyper per server CPU-s: {:.2}x", meds[0] / meds[1]);
+        println!(
+            "{name} ratio sprout/hyper per server CPU-s: {:.2}x",
+            meds[0] / meds[1]
+        );
     }
 }

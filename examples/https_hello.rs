@@ -97,13 +97,17 @@ fn load(
             format!("https_hello: no certificate in {}", cert.display()),
         ));
     }
-    let private_key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| bad("cannot read a private key from", key, e))?;
+    let private_key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad("cannot read a private key from", key, e))?;
     Ok((chain, private_key))
 }
 
 /// Makes a self-signed certificate for `localhost` and writes it to a new file (returned).
-type SelfSigned = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, PathBuf);
+type SelfSigned = (
+    Vec<CertificateDer<'static>>,
+    PrivateKeyDer<'static>,
+    PathBuf,
+);
 
 fn self_signed() -> io::Result<SelfSigned> {
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];

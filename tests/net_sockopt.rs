@@ -19,7 +19,10 @@ use sprout::net::{
 /// Linux doubles `SO_RCVBUF`/`SO_SNDBUF` and caps them at `rmem_max`/`wmem_max`: what is read
 /// back is at least the request (under the cap) and at most twice it.
 fn assert_buffer(set: usize, got: usize) {
-    assert!(got >= set.min(4096) && got <= set * 2, "set {set}, got {got}");
+    assert!(
+        got >= set.min(4096) && got <= set * 2,
+        "set {set}, got {got}"
+    );
 }
 
 #[test]
@@ -146,7 +149,10 @@ fn listen_backlog(addr: SocketAddr) -> u32 {
 fn the_default_backlog_is_1024_and_bind_with_backlog_sets_another() {
     assert_eq!(DEFAULT_BACKLOG, 1024);
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    assert_eq!(listen_backlog(l.local_addr().unwrap()), 1024.min(somaxconn()));
+    assert_eq!(
+        listen_backlog(l.local_addr().unwrap()),
+        1024.min(somaxconn())
+    );
     let l = TcpListener::bind_with_backlog("127.0.0.1:0", 50).unwrap();
     assert_eq!(listen_backlog(l.local_addr().unwrap()), 50);
 }
@@ -201,10 +207,12 @@ fn connect_timeout_takes_a_host_name_and_times_out_on_a_full_backlog() {
     assert_eq!(conn.peer_addr().unwrap().port(), port);
     let conn2 = TcpStream::connect_timeout(("127.0.0.1", port), Duration::from_secs(5)).unwrap();
     let addr = listener.local_addr().unwrap();
+    // std's signature takes `&SocketAddr`: code written for it still compiles.
+    #[allow(clippy::needless_borrows_for_generic_args)]
     let conn3 = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     drop((conn, conn2, conn3));
     assert_eq!(
-        TcpStream::connect_timeout(&addr, Duration::ZERO)
+        TcpStream::connect_timeout(addr, Duration::ZERO)
             .unwrap_err()
             .kind(),
         io::ErrorKind::InvalidInput
@@ -228,7 +236,10 @@ fn connect_timeout_takes_a_host_name_and_times_out_on_a_full_backlog() {
     }
     let (e, took) = timed_out.expect("a connect to a full backlog times out");
     assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
-    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
 }
 
 #[test]

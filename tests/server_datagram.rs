@@ -37,7 +37,8 @@ fn a_thousand_datagrams_with_a_20ms_handler_overlap_on_one_thread() {
         .map(|i| {
             sprout::spawn(move || {
                 let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-                sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                sock.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
                 // One at a time, each awaiting its answer (a burst of 1,000 could overflow
                 // the socket buffers, and UDP drops then).
                 let mut buf = [0u8; 64];
@@ -83,7 +84,8 @@ fn a_pool_bounds_the_handlers_and_a_panicking_handler_does_not_stop_the_server()
     .pool(Pool::new(4));
     server.start().unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     sock.send_to(b"panic", server.local_addr()).unwrap();
     for i in 0..20u8 {
         sock.send_to(&[i], server.local_addr()).unwrap();
@@ -101,11 +103,14 @@ fn a_pool_bounds_the_handlers_and_a_panicking_handler_does_not_stop_the_server()
 fn stop_lets_running_handlers_finish_then_kills_stragglers_and_stops_receiving() {
     let finished = Rc::new(Cell::new(0));
     let f = finished.clone();
-    let server = DatagramServer::bind("127.0.0.1:0", move |data: &[u8], _peer, _sock: &UdpSocket| {
-        let ms = if data == b"long" { 10_000 } else { 50 };
-        sprout::sleep(Duration::from_millis(ms));
-        f.set(f.get() + 1);
-    })
+    let server = DatagramServer::bind(
+        "127.0.0.1:0",
+        move |data: &[u8], _peer, _sock: &UdpSocket| {
+            let ms = if data == b"long" { 10_000 } else { 50 };
+            sprout::sleep(Duration::from_millis(ms));
+            f.set(f.get() + 1);
+        },
+    )
     .unwrap();
     server.start().unwrap();
     let addr = server.local_addr();
@@ -116,14 +121,24 @@ fn stop_lets_running_handlers_finish_then_kills_stragglers_and_stops_receiving()
     let start = Instant::now();
     server.stop(Duration::from_millis(300));
     let took = start.elapsed();
-    assert_eq!(finished.get(), 1, "the short handler finished, the long one was killed");
-    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(
+        finished.get(),
+        1,
+        "the short handler finished, the long one was killed"
+    );
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     assert_eq!(server.handlers(), 0);
     // No longer receiving: a new datagram runs no handler.
     sock.send_to(b"short", addr).unwrap();
     sprout::sleep(Duration::from_millis(150));
     assert_eq!(finished.get(), 1);
-    assert!(server.start().is_err(), "a stopped server cannot start again");
+    assert!(
+        server.start().is_err(),
+        "a stopped server cannot start again"
+    );
 }
 
 fn support_wait(mut cond: impl FnMut() -> bool) -> bool {
@@ -141,7 +156,8 @@ fn support_wait(mut cond: impl FnMut() -> bool) -> bool {
 fn udp_echo_example_echoes_datagrams() {
     let (_child, addr) = support::spawn_server_example("udp_echo");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     for msg in [&b"hello"[..], b"", &[0u8; 1400][..]] {
         sock.send_to(msg, addr).unwrap();
         let mut buf = [0u8; 2048];

@@ -27,24 +27,27 @@ fn stream_server_on_a_unix_socket_serves_many_clients_then_stops_gracefully() {
     let path = support::socket_path("server");
     let finished = Rc::new(Cell::new(0));
     let f = finished.clone();
-    let server = StreamServer::new(UnixListener::bind(&path).unwrap(), move |mut conn: UnixStream, _peer| {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = conn.read(&mut buf) {
-            if n == 0 {
-                break;
+    let server = StreamServer::new(
+        UnixListener::bind(&path).unwrap(),
+        move |mut conn: UnixStream, _peer| {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if &buf[..n] == b"slow" {
+                    sprout::sleep(Duration::from_millis(100));
+                }
+                if &buf[..n] == b"stuck" {
+                    sprout::sleep(Duration::from_secs(60));
+                }
+                if conn.write_all(&buf[..n]).is_err() {
+                    break;
+                }
             }
-            if &buf[..n] == b"slow" {
-                sprout::sleep(Duration::from_millis(100));
-            }
-            if &buf[..n] == b"stuck" {
-                sprout::sleep(Duration::from_secs(60));
-            }
-            if conn.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        f.set(f.get() + 1);
-    })
+            f.set(f.get() + 1);
+        },
+    )
     .unwrap()
     .pool(Pool::new(64));
     assert!(server.local_addr().as_pathname().is_some());
@@ -89,9 +92,15 @@ fn stream_server_on_a_unix_socket_serves_many_clients_then_stops_gracefully() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
     assert!(server.is_stopped());
     assert_eq!(server.connections(), 0);
-    assert_eq!(finished.get(), 51, "the stuck handler was killed, not finished");
+    assert_eq!(
+        finished.get(),
+        51,
+        "the stuck handler was killed, not finished"
+    );
     // The stuck client sees its connection closed.
-    stuck.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     assert!(matches!(stuck.read(&mut back), Ok(0) | Err(_)));
     // The listener is closed: nobody accepts any more.
     assert!(UnixStream::connect(&path).is_err());

@@ -75,7 +75,10 @@ fn sprout_client_talks_to_a_python_tls_server() {
         .enumerate()
     {
         let tls = TlsStream::connect(target.as_str(), client_config(&c)).unwrap();
-        assert_eq!(tls.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        assert_eq!(
+            tls.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
         (&tls).write_all(format!("hello {i}\n").as_bytes()).unwrap();
         let mut r = BufReader::new(&tls);
         let mut line = String::new();
@@ -130,7 +133,8 @@ fn a_certificate_for_another_name_is_refused_and_the_server_sees_the_alert() {
     let err = TlsStream::client(sock, name, client_config(&c)).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert!(
-        err.to_string().contains("not valid for name \"example.com\""),
+        err.to_string()
+            .contains("not valid for name \"example.com\""),
         "{err}"
     );
     let server_err = server.join().unwrap().unwrap_err();
@@ -158,7 +162,8 @@ fn the_read_timeout_bounds_a_tls_read_and_a_plain_server_is_refused() {
         sprout::sleep(Duration::from_millis(100));
     });
     let tls = TlsStream::connect(("localhost", addr.port()), client_config(&c)).unwrap();
-    tls.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+    tls.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
     let start = Instant::now();
     let err = (&tls).read(&mut [0u8; 16]).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);

@@ -38,17 +38,26 @@ fn https_hello_answers_curl_with_cacert_over_one_kept_alive_connection() {
     let (_child, cert, port) = https_hello_cert();
     let base = format!("https://localhost:{port}");
     let out = Command::new("curl")
-        .args(["-sS", "--cacert", &cert, "-w", "|%{http_code} %{num_connects}\n"])
+        .args([
+            "-sS",
+            "--cacert",
+            &cert,
+            "-w",
+            "|%{http_code} %{num_connects}\n",
+        ])
         .arg(format!("{base}/"))
         .arg(format!("{base}/json"))
         .output()
         .expect("curl (installed by .ci/run)");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Two requests, one connection: the second reused the first's (keep-alive).
     assert_eq!(
-        text,
-        "Hello, World!|200 1\n{\"message\":\"Hello, World!\"}|200 0\n",
+        text, "Hello, World!|200 1\n{\"message\":\"Hello, World!\"}|200 0\n",
         "curl output"
     );
 
@@ -61,7 +70,9 @@ fn https_hello_answers_curl_with_cacert_over_one_kept_alive_connection() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let body: String = (0..5000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let body: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     up.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
     let out = up.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -143,7 +154,9 @@ fn http_server_with_a_certificate_serves_100_concurrent_tls_clients_on_one_threa
     let c = cert();
     let server = Server::builder()
         .tls(server_config(&c))
-        .bind("127.0.0.1:0", |req| Response::text(format!("hi {}", req.path())))
+        .bind("127.0.0.1:0", |req| {
+            Response::text(format!("hi {}", req.path()))
+        })
         .unwrap();
     server.start().unwrap();
     let port = server.local_addr().port();
@@ -173,7 +186,11 @@ fn http_server_with_a_certificate_serves_100_concurrent_tls_clients_on_one_threa
     }
     assert_eq!(done.get(), 100);
     // The clients overlapped: many connections were open at once on this one thread.
-    assert!(max_open.get() >= 20, "at most {} open at once", max_open.get());
+    assert!(
+        max_open.get() >= 20,
+        "at most {} open at once",
+        max_open.get()
+    );
     server.stop(Duration::from_secs(2));
 }
 
@@ -203,7 +220,9 @@ fn http_server_offers_alpn_http_1_1_and_drops_a_handshake_stall_at_the_header_ti
     for partial in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00][..]] {
         let mut stall = TcpStream::connect(addr).unwrap();
         stall.write_all(partial).unwrap();
-        stall.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stall
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let start = Instant::now();
         let mut buf = [0u8; 64];
         let r = stall.read(&mut buf);
@@ -212,8 +231,14 @@ fn http_server_offers_alpn_http_1_1_and_drops_a_handshake_stall_at_the_header_ti
             matches!(r, Ok(0)) || r.is_err(),
             "the server closes a stalled handshake: {r:?}"
         );
-        assert!(waited >= Duration::from_millis(250), "closed early: {waited:?}");
-        assert!(waited < Duration::from_secs(8), "not closed at the timeout: {waited:?}");
+        assert!(
+            waited >= Duration::from_millis(250),
+            "closed early: {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_secs(8),
+            "not closed at the timeout: {waited:?}"
+        );
     }
     assert!(wait_until(Duration::from_secs(10), || server.connections() == 0));
     server.stop(Duration::from_secs(1));
@@ -228,7 +253,8 @@ fn plain_http_sent_to_the_tls_port_is_closed_not_answered() {
         .unwrap();
     server.start().unwrap();
     let mut conn = TcpStream::connect(server.local_addr()).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     conn.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut got = Vec::new();
@@ -256,13 +282,16 @@ fn a_truncated_record_closes_the_connection() {
     let tls = TlsStream::client(sock, name, client_config(&c)).unwrap();
     // Half of an application-data record, then the write half closes.
     let mut raw = tls.get_ref();
-    raw.write_all(&[0x17, 0x03, 0x03, 0x00, 0x40, 1, 2, 3, 4]).unwrap();
+    raw.write_all(&[0x17, 0x03, 0x03, 0x00, 0x40, 1, 2, 3, 4])
+        .unwrap();
     raw.shutdown(Shutdown::Write).unwrap();
     tls.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 64];
     let r = (&tls).read(&mut buf);
     assert!(
-        matches!(r, Ok(0)) || r.as_ref().is_err_and(|e| e.kind() != std::io::ErrorKind::TimedOut),
+        matches!(r, Ok(0))
+            || r.as_ref()
+                .is_err_and(|e| e.kind() != std::io::ErrorKind::TimedOut),
         "closed: {r:?}"
     );
     assert!(wait_until(Duration::from_secs(10), || server.connections() == 0));
@@ -288,8 +317,8 @@ fn stream_server_serves_tls_over_tcp_and_over_a_unix_socket_with_sni() {
         .handshake_timeout(Duration::from_secs(5));
     let server = StreamServer::new(tcp, |conn, _peer| sni_echo(conn)).unwrap();
     server.start().unwrap();
-    let mut client = TlsStream::connect(("localhost", server.local_addr().port()), client_config(&c))
-        .unwrap();
+    let mut client =
+        TlsStream::connect(("localhost", server.local_addr().port()), client_config(&c)).unwrap();
     client.write_all(b"over tcp\n").unwrap();
     let mut answer = String::new();
     client.read_to_string(&mut answer).unwrap();
@@ -325,7 +354,8 @@ fn https_hello_serves_a_given_cert_and_key() {
         ],
         false,
     );
-    let mut conn = BufReader::new(TlsStream::connect(("localhost", addr.port()), client_config(&c)).unwrap());
+    let mut conn =
+        BufReader::new(TlsStream::connect(("localhost", addr.port()), client_config(&c)).unwrap());
     assert_eq!(get(&mut conn, "/").unwrap(), "Hello, World!");
 }
 

@@ -98,7 +98,11 @@ impl Listener for UnixListener {
     }
 
     fn describe(&self) -> String {
-        match self.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.display().to_string())) {
+        match self
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+        {
             Some(p) => format!("unix:{p}"),
             None => String::from("unix:(unnamed)"),
         }

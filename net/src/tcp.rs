@@ -124,7 +124,9 @@ impl TcpListener {
     /// (thread-per-core, shared nothing; see `sprout::Hubs`). All listeners on the port must
     /// be bound this way.
     pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |a| TcpListener::listen_on(a, true, DEFAULT_BACKLOG as i32))
+        each_addr(addr, |a| {
+            TcpListener::listen_on(a, true, DEFAULT_BACKLOG as i32)
+        })
     }
 
     fn listen_on(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<TcpListener> {
@@ -228,7 +230,10 @@ impl TcpStream {
         })
     }
 
-    pub(crate) fn connect_addr(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    pub(crate) fn connect_addr(
+        addr: &SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
         let domain = match addr {
             SocketAddr::V4(_) => libc::AF_INET,
             SocketAddr::V6(_) => libc::AF_INET6,

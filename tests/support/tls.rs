@@ -107,7 +107,10 @@ pub fn read_line(mut r: &FdStream) -> io::Result<String> {
 /// Starts `examples/https_hello` with `args` (plus `--addr 127.0.0.1:0`) and returns it with
 /// the address it prints first (`listening on ADDR`) and, when `self_signed`, the path of
 /// the certificate it prints next (`certificate in PATH`).
-pub fn spawn_https_hello(args: &[&str], self_signed: bool) -> (ChildGuard, SocketAddr, Option<String>) {
+pub fn spawn_https_hello(
+    args: &[&str],
+    self_signed: bool,
+) -> (ChildGuard, SocketAddr, Option<String>) {
     let child = Command::new(example_path("https_hello"))
         .args(["--addr", "127.0.0.1:0"])
         .args(args)

@@ -17,8 +17,8 @@ use super::conn;
 use super::head::MAX_HEADERS_CEILING;
 use super::request::Request;
 use super::response::Response;
-use crate::server::StreamServer;
 use crate::conn_stream::ConnStream;
+use crate::server::StreamServer;
 use crate::tcp::{TcpListener, TcpStream};
 
 /// The handler every request goes to.
