@@ -39,8 +39,13 @@
 //! kernel options. Sockets belong to their thread (`!Send`). Code outside any greenlet can
 //! use them too: its blocking call runs the thread's hub loop until it can continue.
 //!
-//! [`StreamServer`] is gevent's accept loop with a greenlet per connection, and [`http`] a
-//! blocking-style HTTP/1.1 server on top of it.
+//! [`StreamServer`] is gevent's accept loop with a greenlet per connection, on any
+//! [`Listener`] (TCP, Unix, or TLS over either), and [`http`] a blocking-style HTTP/1.1
+//! server on top of it; [`DatagramServer`] is its UDP sibling. With the `tls` feature,
+//! the `tls` module has TLS on rustls (`TlsStream`, `TlsListener`, and HTTPS through
+//! `http::Builder::tls`). Socket options are on `socket2` (re-exported as [`socket2`]):
+//! the common ones are methods of each socket type, [`TcpSocket`] sets those needed before
+//! `bind` or `connect`, and `socket2::SockRef::from(&sock)` reaches the rest.
 //!
 //! Raw libc calls live in `sys` only. Host names are resolved on the thread pool (see
 //! [`lookup_host`] and [`ToSocketAddrs`]), so a slow resolver never blocks the hub.
