@@ -2,25 +2,6 @@
 //!
 //! Host names given to `bind` and `connect` are resolved on the thread pool (see
 //! [`ToSocketAddrs`]): a slow DNS server parks only the calling greenlet.
-//!
-//! Socket options are set through `socket2` (the methods on each type, and
-//! [`TcpSocket`](crate::TcpSocket) for those that must be set before `bind` or `connect`).
-//! For anything else, every type is `AsFd`, so `socket2::SockRef::from(&stream)` reaches
-//! every option `socket2` knows without giving up the socket:
-//!
-//! ```
-//! use sprout::net::socket2::SockRef;
-//! use sprout::net::{TcpListener, TcpStream};
-//!
-//! let listener = TcpListener::bind("127.0.0.1:0")?;
-//! let conn = TcpStream::connect(listener.local_addr()?)?;
-//! SockRef::from(&conn).set_tos(0x10)?; // IP_TOS, which sprout does not wrap
-//! assert_eq!(SockRef::from(&conn).tos()?, 0x10);
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
-//! Options set that way act on the kernel socket; sprout keeps the fd non-blocking and its
-//! timeouts are hub timers, so set those with sprout's methods, not `SockRef`.
 
 use std::fmt;
 use std::io;
@@ -67,6 +48,27 @@ pub struct Incoming<'a> {
 
 /// A TCP connection (`std::net::TcpStream`, cooperative): reads and writes park the calling
 /// greenlet, never the thread.
+///
+/// # Socket options
+///
+/// Options are set through `socket2` (the methods on each type, and
+/// [`TcpSocket`](crate::TcpSocket) for those that must be set before `bind` or `connect`).
+/// For anything else, every type is `AsFd`, so `socket2::SockRef::from(&stream)` reaches
+/// every option `socket2` knows without giving up the socket:
+///
+/// ```
+/// use sprout::net::socket2::SockRef;
+/// use sprout::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let conn = TcpStream::connect(listener.local_addr()?)?;
+/// SockRef::from(&conn).set_tos(0x10)?; // IP_TOS, which sprout does not wrap
+/// assert_eq!(SockRef::from(&conn).tos()?, 0x10);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Options set that way act on the kernel socket; sprout keeps the fd non-blocking and its
+/// timeouts are hub timers, so set those with sprout's methods, not `SockRef`.
 pub struct TcpStream {
     /// The registered connected socket.
     sock: Socket,
