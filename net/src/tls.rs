@@ -402,7 +402,14 @@ impl<S: Transport> TlsStream<S> {
         let mut tls = self.tls.borrow_mut();
         let mut data = &inbuf.buf[inbuf.start..inbuf.end];
         let before = data.len();
-        tls.read_tls(&mut data)?;
+        let taken = tls.read_tls(&mut data)?;
+        if taken == 0 && before > 0 {
+            // rustls takes input while it has room; never spin on input it refuses.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "sprout: TLS: the peer's records do not fit rustls' buffer",
+            ));
+        }
         inbuf.start += before - data.len();
         if let Err(e) = tls.process_new_packets() {
             drop(tls);
