@@ -299,7 +299,8 @@ impl TlsStream<TcpStream> {
     /// Connects to `host_or_addr` (`"example.com:443"`, `("localhost", 8443)`, or a
     /// `SocketAddr`), runs the client handshake and verifies the server's certificate
     /// against the name given (sent as SNI). The name is resolved on the thread pool; the
-    /// calling greenlet parks throughout.
+    /// calling greenlet parks throughout. There is no deadline unless the caller sets one:
+    /// wrap the call in `sprout::with_timeout` to bound the connect and handshake together.
     ///
     /// # Errors
     /// Resolving or connecting fails (as [`TcpStream::connect`]); the certificate does not
