@@ -46,7 +46,8 @@ pub use sprout_runtime::{
 };
 
 /// Cooperative sockets and fd waits: `std::net` look-alikes that park only the calling
-/// greenlet (gevent's `gevent.socket`).
+/// greenlet (gevent's `gevent.socket`), the servers (`StreamServer`, `DatagramServer`,
+/// `http::Server`), and with the `tls` feature `net::tls` (rustls with the `ring` provider).
 pub use sprout_net as net;
 
 /// Monkey patching (the `monkey` feature): after [`monkey::patch_all`], `std::net`,

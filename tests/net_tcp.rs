@@ -114,7 +114,7 @@ fn connect_timeout_fires_when_the_backlog_is_full() {
     let mut timed_out = None;
     for _ in 0..16 {
         let start = Instant::now();
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+        match TcpStream::connect_timeout(addr, Duration::from_millis(300)) {
             Ok(s) => held.push(s),
             Err(e) => {
                 assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
@@ -128,7 +128,7 @@ fn connect_timeout_fires_when_the_backlog_is_full() {
     assert!(waited >= Duration::from_millis(250), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
     assert!(ticks.get() > 10, "other greenlets ran meanwhile");
-    let zero = TcpStream::connect_timeout(&addr, Duration::ZERO).unwrap_err();
+    let zero = TcpStream::connect_timeout(addr, Duration::ZERO).unwrap_err();
     assert_eq!(zero.kind(), io::ErrorKind::InvalidInput);
 }
 

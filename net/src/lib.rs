@@ -39,16 +39,24 @@
 //! kernel options. Sockets belong to their thread (`!Send`). Code outside any greenlet can
 //! use them too: its blocking call runs the thread's hub loop until it can continue.
 //!
-//! [`StreamServer`] is gevent's accept loop with a greenlet per connection, and [`http`] a
-//! blocking-style HTTP/1.1 server on top of it.
+//! [`StreamServer`] is gevent's accept loop with a greenlet per connection, on any
+//! [`Listener`] (TCP, Unix, or TLS over either), and [`http`] a blocking-style HTTP/1.1
+//! server on top of it; [`DatagramServer`] is its UDP sibling. With the `tls` feature,
+//! the `tls` module has TLS on rustls (`TlsStream`, `TlsListener`, and HTTPS through
+//! `http::Builder::tls`). Socket options are on `socket2` (re-exported as [`socket2`]):
+//! the common ones are methods of each socket type, [`TcpSocket`] sets those needed before
+//! `bind` or `connect`, and `socket2::SockRef::from(&sock)` reaches the rest.
 //!
 //! Raw libc calls live in `sys` only. Host names are resolved on the thread pool (see
 //! [`lookup_host`] and [`ToSocketAddrs`]), so a slow resolver never blocks the hub.
 
+mod conn_stream;
 mod convert;
+mod datagram_server;
 mod fd_stream;
 pub mod http;
 mod io;
+mod listener;
 #[cfg(feature = "monkey")]
 pub mod monkey;
 mod resolve;
@@ -57,16 +65,23 @@ mod server;
 mod socket;
 mod sys;
 mod tcp;
+mod tcp_socket;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod udp;
 mod unix;
 mod wait;
 mod waitable;
 
+pub use datagram_server::DatagramServer;
 pub use fd_stream::FdStream;
+pub use listener::Listener;
 pub use resolve::{lookup_host, ToSocketAddrs};
 pub use reuse_port::serve_reuse_port;
 pub use server::StreamServer;
-pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use socket2;
+pub use tcp::{Incoming, TcpListener, TcpStream, DEFAULT_BACKLOG};
+pub use tcp_socket::TcpSocket;
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};
 pub use wait::{cancel_wait, wait_readable, wait_writable};

@@ -1,4 +1,4 @@
-//! [`StreamServer`]: a TCP accept loop that hands every connection to a handler in its own
+//! [`StreamServer`]: an accept loop (TCP, Unix or TLS: any [`Listener`]) that hands every connection to a handler in its own
 //! greenlet (gevent's `gevent.server.StreamServer`).
 //!
 //! The lifecycle it follows (made, started, accepting with back-off, stopped) is documented
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use sprout_runtime::sync::{Event, Pool};
 use sprout_runtime::{JoinHandle, WaitList};
 
+use crate::listener::Listener;
 use crate::tcp::{TcpListener, TcpStream};
 
 /// gevent's default cap on accepts per loop pass.
@@ -40,13 +41,15 @@ enum State {
 }
 
 /// The state behind every handle of one server.
-struct Inner {
+struct Inner<L: Listener> {
     /// The listener until `start` moves it into the accept loop.
-    listener: RefCell<Option<TcpListener>>,
+    listener: RefCell<Option<L>>,
     /// The address the listener is bound to.
-    addr: SocketAddr,
+    addr: L::Addr,
+    /// The listener as log lines name it.
+    label: String,
     /// What runs for every connection.
-    handler: Rc<dyn Fn(TcpStream, SocketAddr)>,
+    handler: Rc<dyn Fn(L::Stream, L::Addr)>,
     /// The bounded spawn strategy; `None` spawns a greenlet per connection without limit.
     pool: RefCell<Option<Pool>>,
     /// Accepts in one loop pass before yielding; set by `max_accept`.
@@ -64,8 +67,9 @@ struct Inner {
     stopped: Event,
 }
 
-/// A TCP server running a handler per connection, each in its own greenlet (gevent's
-/// `StreamServer`). Cheap to clone: clones are handles on the same server, so one greenlet
+/// A server running a handler per connection, each in its own greenlet (gevent's
+/// `StreamServer`), on a [`TcpListener`] (the default), a
+/// [`UnixListener`](crate::UnixListener) or a TLS listener over either (see [`Listener`]). Cheap to clone: clones are handles on the same server, so one greenlet
 /// can serve while another stops it. Dropping every handle does not stop a started server
 /// (its accept loop keeps it alive, as in gevent); call [`stop`](StreamServer::stop).
 /// `!Send`.
@@ -123,22 +127,29 @@ struct Inner {
 ///
 /// A panicking handler ends its own greenlet only: the panic is reported on stderr with the
 /// greenlet's name and the server goes on.
-#[derive(Clone)]
-pub struct StreamServer {
+pub struct StreamServer<L: Listener = TcpListener> {
     /// The shared state.
-    inner: Rc<Inner>,
+    inner: Rc<Inner<L>>,
+}
+
+impl<L: Listener> Clone for StreamServer<L> {
+    fn clone(&self) -> Self {
+        StreamServer {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 /// Removes a connection from its server when the connection's greenlet ends, however it
 /// ends (the handler returned, panicked, or was killed).
-struct ConnGuard {
+struct ConnGuard<L: Listener> {
     /// The server.
-    inner: Rc<Inner>,
+    inner: Rc<Inner<L>>,
     /// The connection greenlet's id.
     id: u64,
 }
 
-impl Drop for ConnGuard {
+impl<L: Listener> Drop for ConnGuard<L> {
     fn drop(&mut self) {
         let handle = self.inner.conns.borrow_mut().remove(&self.id);
         drop(handle);
@@ -146,7 +157,7 @@ impl Drop for ConnGuard {
     }
 }
 
-impl StreamServer {
+impl StreamServer<TcpListener> {
     /// Binds a listener to `addr` and makes a server calling `handler` for every connection.
     /// It does not accept until started.
     ///
@@ -161,22 +172,28 @@ impl StreamServer {
     {
         StreamServer::new(TcpListener::bind(addr)?, handler)
     }
+}
 
-    /// Makes a server accepting from `listener` and calling `handler` for every connection.
+impl<L: Listener> StreamServer<L> {
+    /// Makes a server accepting from `listener` (TCP, Unix, TLS: see [`Listener`]) and
+    /// calling `handler` for every connection, with the stream the listener establishes
+    /// (for TLS, after the handshake, which runs in the connection's greenlet).
     ///
     /// # Errors
     ///
-    /// The OS error of `getsockname(2)` reading the listener's address (not expected on a listening
-    /// socket).
-    pub fn new<F>(listener: TcpListener, handler: F) -> io::Result<StreamServer>
+    /// The OS error of reading the listener's address (`getsockname(2)`; not expected on a
+    /// listening socket).
+    pub fn new<F>(listener: L, handler: F) -> io::Result<StreamServer<L>>
     where
-        F: Fn(TcpStream, SocketAddr) + 'static,
+        F: Fn(L::Stream, L::Addr) + 'static,
     {
         let addr = listener.local_addr()?;
+        let label = listener.describe();
         Ok(StreamServer {
             inner: Rc::new(Inner {
                 listener: RefCell::new(Some(listener)),
                 addr,
+                label,
                 handler: Rc::new(handler),
                 pool: RefCell::new(None),
                 max_accept: Cell::new(DEFAULT_MAX_ACCEPT),
@@ -192,21 +209,21 @@ impl StreamServer {
     /// Runs the handlers in `pool` (gevent's `spawn=pool`): at most `pool.size()` connections
     /// are served at once, and the accept loop waits for a free slot before accepting more.
     /// Set it before starting.
-    pub fn pool(self, pool: Pool) -> StreamServer {
+    pub fn pool(self, pool: Pool) -> StreamServer<L> {
         *self.inner.pool.borrow_mut() = Some(pool);
         self
     }
 
     /// Caps the connections accepted in one go before the loop yields to the handlers
     /// (gevent's `max_accept`, default 100; at least 1).
-    pub fn max_accept(self, n: usize) -> StreamServer {
+    pub fn max_accept(self, n: usize) -> StreamServer<L> {
         self.inner.max_accept.set(n.max(1));
         self
     }
 
     /// The address the server listens on (the port actually bound when given port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.inner.addr
+    pub fn local_addr(&self) -> L::Addr {
+        self.inner.addr.clone()
     }
 
     /// Connections being served now.
@@ -239,7 +256,7 @@ impl StreamServer {
             .expect("a server that was never started holds its listener");
         let inner = self.inner.clone();
         let acceptor = sprout_runtime::Builder::new()
-            .name(format!("StreamServer {}", self.inner.addr))
+            .name(format!("StreamServer {}", self.inner.label))
             .spawn(move || accept_loop(&inner, &listener))?;
         *self.inner.acceptor.borrow_mut() = Some(acceptor);
         self.inner.state.set(State::Serving);
@@ -327,7 +344,7 @@ impl StreamServer {
 }
 
 /// The accept loop (the acceptor greenlet's body); ends only when killed.
-fn accept_loop(inner: &Rc<Inner>, listener: &TcpListener) {
+fn accept_loop<L: Listener>(inner: &Rc<Inner<L>>, listener: &L) {
     let pool = inner.pool.borrow().clone();
     let mut backoff: Option<Duration> = None;
     let mut in_pass = 0usize;
@@ -340,7 +357,7 @@ fn accept_loop(inner: &Rc<Inner>, listener: &TcpListener) {
         match listener.accept() {
             Ok((conn, peer)) => {
                 if backoff.take().is_some() {
-                    eprintln!("sprout: StreamServer {}: accepting again", inner.addr);
+                    eprintln!("sprout: StreamServer {}: accepting again", inner.label);
                 }
                 spawn_connection(inner, pool.as_ref(), conn, peer);
                 in_pass = if sprout_runtime::switch_count() == switches {
@@ -361,7 +378,7 @@ fn accept_loop(inner: &Rc<Inner>, listener: &TcpListener) {
                         eprintln!(
                             "sprout: StreamServer {}: accept failed: {e}; backing off until \
                              a connection closes (at most {BACKOFF_MAX:?} at a time)",
-                            inner.addr
+                            inner.label
                         );
                         BACKOFF_MIN
                     }
@@ -377,7 +394,13 @@ fn accept_loop(inner: &Rc<Inner>, listener: &TcpListener) {
 }
 
 /// Runs the handler for one accepted connection in a greenlet of its own.
-fn spawn_connection(inner: &Rc<Inner>, pool: Option<&Pool>, conn: TcpStream, peer: SocketAddr) {
+fn spawn_connection<L: Listener>(
+    inner: &Rc<Inner<L>>,
+    pool: Option<&Pool>,
+    conn: L::Accepted,
+    peer: L::Addr,
+) {
+    let peer_for_log = peer.clone();
     let body = {
         let inner = inner.clone();
         move || {
@@ -385,7 +408,10 @@ fn spawn_connection(inner: &Rc<Inner>, pool: Option<&Pool>, conn: TcpStream, pee
                 id: sprout_runtime::current_id(),
                 inner: inner.clone(),
             };
-            (inner.handler)(conn, peer);
+            // A connection that cannot be set up (a failed TLS handshake) is closed unseen.
+            if let Ok(stream) = L::establish(conn) {
+                (inner.handler)(stream, peer);
+            }
         }
     };
     let spawned = match pool {
@@ -401,13 +427,13 @@ fn spawn_connection(inner: &Rc<Inner>, pool: Option<&Pool>, conn: TcpStream, pee
         }
         // The connection is dropped (closed) with the closure.
         Err(e) => eprintln!(
-            "sprout: StreamServer {}: cannot spawn a handler for {peer}: {e}",
-            inner.addr
+            "sprout: StreamServer {}: cannot spawn a handler for {peer_for_log:?}: {e}",
+            inner.label
         ),
     }
 }
 
-impl fmt::Debug for StreamServer {
+impl<L: Listener> fmt::Debug for StreamServer<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamServer")
             .field("addr", &self.inner.addr)

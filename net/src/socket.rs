@@ -25,6 +25,9 @@ pub(crate) struct Socket {
     read_timeout: Cell<Option<Duration>>,
     /// Bound on each write-side call; set by `set_write_timeout`.
     write_timeout: Cell<Option<Duration>>,
+    /// The user's non-blocking mode (`set_nonblocking`): calls fail with `WouldBlock`
+    /// instead of parking. The fd itself is always non-blocking.
+    nonblocking: Cell<bool>,
 }
 
 impl Socket {
@@ -35,6 +38,7 @@ impl Socket {
             tcp,
             read_timeout: Cell::new(None),
             write_timeout: Cell::new(None),
+            nonblocking: Cell::new(false),
         })
     }
 
@@ -69,12 +73,37 @@ impl Socket {
 
     /// A read-side operation through the retry loop, under the read timeout.
     pub(crate) fn read_with<T>(&self, op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        if self.nonblocking.get() {
+            return self.once(Interest::Read, op);
+        }
         retry(&self.reg, Interest::Read, self.read_timeout.get(), op)
     }
 
     /// A write-side operation through the retry loop, under the write timeout.
     pub(crate) fn write_with<T>(&self, op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        if self.nonblocking.get() {
+            return self.once(Interest::Write, op);
+        }
         retry(&self.reg, Interest::Write, self.write_timeout.get(), op)
+    }
+
+    /// One attempt, for the user's non-blocking mode: `WouldBlock` is returned, as std does.
+    fn once<T>(&self, interest: Interest, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.reg.clear_ready(interest);
+                    return Err(e);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Sets the user's non-blocking mode (see the `nonblocking` field).
+    pub(crate) fn set_nonblocking(&self, on: bool) {
+        self.nonblocking.set(on);
     }
 
     /// `recv` on a stream socket.
@@ -84,7 +113,7 @@ impl Socket {
         }
         let len = buf.len();
         let op = || sys::recv(self.fd(), buf, 0);
-        if self.tcp {
+        if self.tcp && !self.nonblocking.get() {
             read_tcp(&self.reg, self.read_timeout.get(), len, op)
         } else {
             self.read_with(op)
@@ -98,7 +127,7 @@ impl Socket {
             return Ok(0);
         }
         let op = || sys::readv(self.fd(), bufs);
-        if self.tcp {
+        if self.tcp && !self.nonblocking.get() {
             read_tcp(&self.reg, self.read_timeout.get(), len, op)
         } else {
             self.read_with(op)
@@ -155,6 +184,7 @@ impl Socket {
         let s = Socket::new(fd, self.tcp)?;
         s.read_timeout.set(self.read_timeout.get());
         s.write_timeout.set(self.write_timeout.get());
+        s.nonblocking.set(self.nonblocking.get());
         Ok(s)
     }
 
@@ -190,3 +220,184 @@ fn check_timeout(t: Option<Duration>) -> io::Result<Option<Duration>> {
         t => Ok(t),
     }
 }
+
+/// Implements the socket options every socket type shares, on `socket2` (`SOL_SOCKET`
+/// level): the user's non-blocking mode, buffer sizes, linger, address and port reuse.
+macro_rules! socket_options {
+    ($ty:ident) => {
+        impl $ty {
+            /// Non-blocking mode, as std's: calls that would park fail with
+            /// `ErrorKind::WouldBlock` instead. Off by default (calls park the greenlet).
+            /// The fd is non-blocking either way; this is sprout's setting, not `O_NONBLOCK`.
+            ///
+            /// # Errors
+            /// None today; `io::Result` as in std.
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.sock.set_nonblocking(nonblocking);
+                Ok(())
+            }
+
+            /// Sets `SO_RCVBUF`, the kernel's receive buffer, in bytes. Linux doubles the
+            /// value (for its bookkeeping) and caps it at `net.core.rmem_max`; read back
+            /// what it chose with [`recv_buffer_size`](Self::recv_buffer_size).
+            ///
+            /// # Errors
+            /// As `setsockopt(2)`.
+            pub fn set_recv_buffer_size(&self, size: usize) -> std::io::Result<()> {
+                socket2::SockRef::from(self).set_recv_buffer_size(size)
+            }
+
+            /// `SO_RCVBUF` in bytes.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn recv_buffer_size(&self) -> std::io::Result<usize> {
+                socket2::SockRef::from(self).recv_buffer_size()
+            }
+
+            /// Sets `SO_SNDBUF`, the kernel's send buffer, in bytes (doubled and capped at
+            /// `net.core.wmem_max` by Linux, as `SO_RCVBUF`).
+            ///
+            /// # Errors
+            /// As `setsockopt(2)`.
+            pub fn set_send_buffer_size(&self, size: usize) -> std::io::Result<()> {
+                socket2::SockRef::from(self).set_send_buffer_size(size)
+            }
+
+            /// `SO_SNDBUF` in bytes.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn send_buffer_size(&self) -> std::io::Result<usize> {
+                socket2::SockRef::from(self).send_buffer_size()
+            }
+
+            /// Sets `SO_LINGER`: `Some(d)` makes `close` wait up to `d` (whole seconds) for
+            /// unsent data, and `Some(ZERO)` resets the connection on close; `None` (the
+            /// default) closes in the background. Note that `close` on a sprout socket is
+            /// the kernel's and would block the thread with a non-zero linger.
+            ///
+            /// # Errors
+            /// As `setsockopt(2)`.
+            pub fn set_linger(&self, linger: Option<std::time::Duration>) -> std::io::Result<()> {
+                socket2::SockRef::from(self).set_linger(linger)
+            }
+
+            /// `SO_LINGER`.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn linger(&self) -> std::io::Result<Option<std::time::Duration>> {
+                socket2::SockRef::from(self).linger()
+            }
+
+            /// Sets `SO_REUSEADDR` (meaningful before `bind`: see `TcpSocket`).
+            ///
+            /// # Errors
+            /// As `setsockopt(2)`.
+            pub fn set_reuse_address(&self, on: bool) -> std::io::Result<()> {
+                socket2::SockRef::from(self).set_reuse_address(on)
+            }
+
+            /// `SO_REUSEADDR`.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn reuse_address(&self) -> std::io::Result<bool> {
+                socket2::SockRef::from(self).reuse_address()
+            }
+
+            /// Sets `SO_REUSEPORT` (meaningful before `bind`: see `TcpSocket`).
+            ///
+            /// # Errors
+            /// As `setsockopt(2)`.
+            pub fn set_reuse_port(&self, on: bool) -> std::io::Result<()> {
+                socket2::SockRef::from(self).set_reuse_port(on)
+            }
+
+            /// `SO_REUSEPORT`.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn reuse_port(&self) -> std::io::Result<bool> {
+                socket2::SockRef::from(self).reuse_port()
+            }
+        }
+    };
+}
+pub(crate) use socket_options;
+
+/// Implements TCP keepalive on a TCP socket type, on `socket2`.
+macro_rules! keepalive_options {
+    ($ty:ident) => {
+        impl $ty {
+            /// Turns `SO_KEEPALIVE` on or off (the kernel's probe timing stays as it is; see
+            /// [`set_tcp_keepalive`](Self::set_tcp_keepalive) to set it).
+            ///
+            /// # Errors
+            /// As `setsockopt(2)`.
+            pub fn set_keepalive(&self, on: bool) -> std::io::Result<()> {
+                socket2::SockRef::from(self).set_keepalive(on)
+            }
+
+            /// `SO_KEEPALIVE`.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn keepalive(&self) -> std::io::Result<bool> {
+                socket2::SockRef::from(self).keepalive()
+            }
+
+            /// Turns keepalive on with the given timing: idle time before the first probe
+            /// (`TCP_KEEPIDLE`), time between probes (`TCP_KEEPINTVL`) and probes before the
+            /// connection is dropped (`TCP_KEEPCNT`), each when set; whole seconds.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use sprout::net::socket2::TcpKeepalive;
+            /// use sprout::net::{TcpListener, TcpStream};
+            ///
+            /// let listener = TcpListener::bind("127.0.0.1:0")?;
+            /// let conn = TcpStream::connect(listener.local_addr()?)?;
+            /// let ka = TcpKeepalive::new()
+            ///     .with_time(Duration::from_secs(30))
+            ///     .with_interval(Duration::from_secs(5));
+            /// conn.set_tcp_keepalive(&ka)?;
+            /// assert!(conn.keepalive()?);
+            /// assert_eq!(conn.keepalive_idle()?, Duration::from_secs(30));
+            /// # Ok::<(), std::io::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            /// As `setsockopt(2)`.
+            pub fn set_tcp_keepalive(&self, params: &socket2::TcpKeepalive) -> std::io::Result<()> {
+                socket2::SockRef::from(self).set_tcp_keepalive(params)
+            }
+
+            /// `TCP_KEEPIDLE`: idle time before the first keepalive probe.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn keepalive_idle(&self) -> std::io::Result<std::time::Duration> {
+                socket2::SockRef::from(self).keepalive_time()
+            }
+
+            /// `TCP_KEEPINTVL`: time between keepalive probes.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn keepalive_interval(&self) -> std::io::Result<std::time::Duration> {
+                socket2::SockRef::from(self).keepalive_interval()
+            }
+
+            /// `TCP_KEEPCNT`: probes sent before the connection is dropped.
+            ///
+            /// # Errors
+            /// As `getsockopt(2)`.
+            pub fn keepalive_retries(&self) -> std::io::Result<u32> {
+                socket2::SockRef::from(self).keepalive_retries()
+            }
+        }
+    };
+}
+pub(crate) use keepalive_options;

@@ -11,7 +11,7 @@ use crate::resolve::ToSocketAddrs;
 use std::time::Duration;
 
 use crate::convert::{fd_conversions, socket_timeouts, stream_io};
-use crate::socket::Socket;
+use crate::socket::{keepalive_options, socket_options, Socket};
 use crate::sys::{self, RawAddr};
 
 /// A TCP socket server, listening for connections (`std::net::TcpListener`, cooperative).
@@ -48,14 +48,42 @@ pub struct Incoming<'a> {
 
 /// A TCP connection (`std::net::TcpStream`, cooperative): reads and writes park the calling
 /// greenlet, never the thread.
+///
+/// # Socket options
+///
+/// Options are set through `socket2` (the methods on each type, and
+/// [`TcpSocket`](crate::TcpSocket) for those that must be set before `bind` or `connect`).
+/// For anything else, every type is `AsFd`, so `socket2::SockRef::from(&stream)` reaches
+/// every option `socket2` knows without giving up the socket:
+///
+/// ```
+/// use sprout::net::socket2::SockRef;
+/// use sprout::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let conn = TcpStream::connect(listener.local_addr()?)?;
+/// SockRef::from(&conn).set_tos(0x10)?; // IP_TOS, which sprout does not wrap
+/// assert_eq!(SockRef::from(&conn).tos()?, 0x10);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Options set that way act on the kernel socket; sprout keeps the fd non-blocking and its
+/// timeouts are hub timers, so set those with sprout's methods, not `SockRef`.
 pub struct TcpStream {
     /// The registered connected socket.
     sock: Socket,
 }
 
 fd_conversions!(TcpListener, std::net::TcpListener, tcp = false);
+socket_options!(TcpListener);
 socket_timeouts!(TcpStream);
 fd_conversions!(TcpStream, std::net::TcpStream, tcp = true);
+socket_options!(TcpStream);
+keepalive_options!(TcpStream);
+
+/// The listen backlog of [`TcpListener::bind`]: what nginx and the benchmark peers use
+/// (std's is 128). The kernel caps it at `net.core.somaxconn`.
+pub const DEFAULT_BACKLOG: u32 = 1024;
 
 /// Runs `f` on each address `addr` resolves to until one succeeds (std's rule).
 fn each_addr<A: ToSocketAddrs, T>(
@@ -78,20 +106,32 @@ fn each_addr<A: ToSocketAddrs, T>(
 }
 
 impl TcpListener {
-    /// Binds to `addr` and listens (`SO_REUSEADDR`, std's backlog of 128). Port 0 picks a
-    /// free port; see [`local_addr`](Self::local_addr). A host name is resolved on the
-    /// thread pool.
+    /// Binds to `addr` and listens (`SO_REUSEADDR`, a backlog of [`DEFAULT_BACKLOG`] = 1024
+    /// pending connections). Port 0 picks a free port; see [`local_addr`](Self::local_addr).
+    /// A host name is resolved on the thread pool.
     ///
     /// # Errors
     ///
-    /// Those of resolving a host name fails (the resolver's error, `InvalidInput` for a malformed
+    /// Those of resolving a host name (the resolver's error, `InvalidInput` for a malformed
     /// address string or `"could not resolve to any addresses"`); for each address, `socket(2)`
     /// failing (`EMFILE`/`ENFILE` out of fds, `EAFNOSUPPORT`), `bind(2)` (`AddrInUse`,
     /// `AddrNotAvailable`, `PermissionDenied` for a privileged port), `listen(2)`, or an error of
     /// `epoll_ctl(2)` registering the fd with this thread's reactor (`ENOMEM`, `ENOSPC`). With
     /// several addresses the last error is returned.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |a| TcpListener::listen_on(a, false))
+        TcpListener::bind_with_backlog(addr, DEFAULT_BACKLOG)
+    }
+
+    /// Like [`bind`](Self::bind), with a listen backlog of `backlog` pending connections
+    /// (capped by the kernel at `net.core.somaxconn`). For more options before `bind`
+    /// (buffer sizes, `SO_REUSEPORT`), see [`TcpSocket`](crate::TcpSocket).
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind).
+    pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<TcpListener> {
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        each_addr(addr, |a| TcpListener::listen_on(a, false, backlog))
     }
 
     /// Like [`bind`](Self::bind), with `SO_REUSEPORT`: every hub thread binds its own
@@ -104,14 +144,21 @@ impl TcpListener {
     /// As [`bind`](Self::bind); `AddrInUse` also when a listener already on the port was bound
     /// without `SO_REUSEPORT`.
     pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |a| TcpListener::listen_on(a, true))
+        each_addr(addr, |a| {
+            TcpListener::listen_on(a, true, DEFAULT_BACKLOG as i32)
+        })
     }
 
-    fn listen_on(addr: &SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-        let fd = sys::tcp_listen(addr, reuse_port, 128)?;
+    fn listen_on(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<TcpListener> {
+        let fd = sys::tcp_listen(addr, reuse_port, backlog)?;
         Ok(TcpListener {
             sock: Socket::new(fd, false)?,
         })
+    }
+
+    /// A listener on a listening socket (from `TcpSocket::listen`).
+    pub(crate) fn from_socket(sock: Socket) -> io::Result<TcpListener> {
+        Ok(TcpListener { sock })
     }
 
     /// Accepts a connection, parking the calling greenlet until one arrives.
@@ -220,29 +267,53 @@ impl TcpStream {
         each_addr(addr, |a| TcpStream::connect_addr(a, None))
     }
 
-    /// Connects to `addr`, failing with `TimedOut` if the handshake takes longer than
-    /// `timeout` (a hub timer). A zero timeout is an error, as in std.
+    /// Connects to `addr` within `timeout` (gevent's `create_connection(address, timeout)`):
+    /// a host name is resolved on the thread pool, then each address it resolves to is tried
+    /// in turn, all within the one deadline (a hub timer). `&SocketAddr` works, as in std.
     ///
     /// # Errors
-    ///
-    /// `InvalidInput` for a zero `timeout`; `TimedOut` when `timeout` passes before the handshake
-    /// completes; otherwise as [`connect`](Self::connect) for one address.
-    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    /// `TimedOut` when the deadline passes (while resolving or connecting); a zero timeout
+    /// is `InvalidInput`, as in std; otherwise the last address's error, as
+    /// [`connect`](Self::connect).
+    pub fn connect_timeout<A: ToSocketAddrs>(addr: A, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "cannot set a 0 duration timeout",
             ));
         }
-        TcpStream::connect_addr(addr, Some(timeout))
+        let deadline = std::time::Instant::now() + timeout;
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+        // Resolution runs on the thread pool and cannot be cancelled; the caller stops
+        // waiting for it at the deadline.
+        let addrs = sprout_runtime::with_timeout(timeout, || addr.to_socket_addrs())
+            .map_err(|_| timed_out())??;
+        each_addr(addrs, |a| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            TcpStream::connect_addr(a, Some(left))
+        })
     }
 
-    fn connect_addr(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    pub(crate) fn connect_addr(
+        addr: &SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
         let domain = match addr {
             SocketAddr::V4(_) => libc::AF_INET,
             SocketAddr::V6(_) => libc::AF_INET6,
         };
-        let fd = sys::socket(domain, libc::SOCK_STREAM)?;
+        TcpStream::connect_socket(sys::socket(domain, libc::SOCK_STREAM)?, addr, timeout)
+    }
+
+    /// Connects a fresh non-blocking socket, parking until the handshake completes.
+    pub(crate) fn connect_socket(
+        fd: std::os::fd::OwnedFd,
+        addr: &SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
         let started = match sys::connect(std::os::fd::AsFd::as_fd(&fd), &RawAddr::from_inet(addr)) {
             Ok(()) => true,
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => false,

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::resolve::ToSocketAddrs;
 
 use crate::convert::{fd_conversions, socket_timeouts};
-use crate::socket::Socket;
+use crate::socket::{socket_options, Socket};
 use crate::sys::{self, RawAddr};
 
 /// A UDP socket (`std::net::UdpSocket`, cooperative): receives park the calling greenlet
@@ -42,6 +42,7 @@ pub struct UdpSocket {
 
 socket_timeouts!(UdpSocket);
 fd_conversions!(UdpSocket, std::net::UdpSocket, tcp = false);
+socket_options!(UdpSocket);
 
 type Std = std::net::UdpSocket;
 

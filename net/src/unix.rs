@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::convert::{fd_conversions, socket_timeouts, stream_io};
-use crate::socket::Socket;
+use crate::socket::{socket_options, Socket};
 use crate::sys::{self, RawAddr};
 
 type StdListener = std::os::unix::net::UnixListener;
@@ -91,10 +91,13 @@ pub struct UnixDatagram {
 }
 
 fd_conversions!(UnixListener, std::os::unix::net::UnixListener, tcp = false);
+socket_options!(UnixListener);
 socket_timeouts!(UnixStream);
 fd_conversions!(UnixStream, std::os::unix::net::UnixStream, tcp = false);
+socket_options!(UnixStream);
 socket_timeouts!(UnixDatagram);
 fd_conversions!(UnixDatagram, std::os::unix::net::UnixDatagram, tcp = false);
+socket_options!(UnixDatagram);
 
 impl UnixListener {
     /// Binds to the socket file `path` (which must not exist) and listens.

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::chunked::{ChunkedDecoder, Step};
 use super::head::{Fault, Framing};
-use crate::tcp::TcpStream;
+use crate::conn_stream::ConnStream;
 
 /// The interim response sent for `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -39,7 +39,7 @@ enum Kind {
 /// The body of a request: `Read` it from the handler (`req.body().read_to_end(&mut v)`).
 pub struct Body<'a> {
     /// The connection, for reads past what is buffered.
-    stream: &'a TcpStream,
+    stream: &'a ConnStream,
     /// The connection's read buffer after the head; holds `buf[pos..end]` unread.
     buf: &'a mut [u8],
     /// First unread byte in `buf`.
@@ -77,7 +77,7 @@ impl<'a> Body<'a> {
     /// A body framed by `framing` whose first `end` bytes are already in `buf`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        stream: &'a TcpStream,
+        stream: &'a ConnStream,
         buf: &'a mut [u8],
         end: usize,
         framing: Framing,
@@ -235,7 +235,7 @@ impl<'a> Body<'a> {
 /// One read of the client's bytes (sending an owed `100 Continue` first). EOF before the end
 /// of the body is a fault.
 fn read_socket(
-    mut stream: &TcpStream,
+    mut stream: &ConnStream,
     wbuf: &mut Vec<u8>,
     continue_pending: &mut bool,
     timeout: Duration,

@@ -53,7 +53,7 @@ use super::request::Request;
 use super::response::{has_body, write_error, StreamFn};
 use super::server::Shared;
 use super::writer::{send, BodyWriter};
-use crate::tcp::TcpStream;
+use crate::conn_stream::ConnStream;
 
 /// Read buffer size of a new connection; grown up to the head limit when a head needs it.
 const INITIAL_READ_BUF: usize = 4096;
@@ -71,7 +71,7 @@ const LINGER: Duration = Duration::from_millis(500);
 const LINGER_MAX: usize = 256 * 1024;
 
 /// Serves one connection until it closes (the body of a connection greenlet).
-pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
+pub(crate) fn serve(stream: ConnStream, peer: SocketAddr, shared: &Rc<Shared>) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(shared.config.idle_timeout));
     let idle = Rc::new(Cell::new(false));
@@ -118,7 +118,7 @@ enum HeadRead {
 /// One connection's state; see the module docs for the protocol.
 struct Conn<'s> {
     /// The socket.
-    stream: TcpStream,
+    stream: ConnStream,
     /// The client's address.
     peer: SocketAddr,
     /// The server's handler, limits and stop flag.

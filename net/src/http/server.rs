@@ -17,8 +17,9 @@ use super::conn;
 use super::head::MAX_HEADERS_CEILING;
 use super::request::Request;
 use super::response::Response;
+use crate::conn_stream::ConnStream;
 use crate::server::StreamServer;
-use crate::tcp::TcpListener;
+use crate::tcp::{TcpListener, TcpStream};
 
 /// The handler every request goes to.
 pub(crate) type Handler = dyn Fn(&mut Request<'_>) -> Response;
@@ -83,6 +84,9 @@ pub struct Builder {
     config: Config,
     /// Handlers run in this pool, if set.
     pool: Option<Pool>,
+    /// Serve HTTPS with this configuration (feature `tls`).
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Builder {
@@ -130,6 +134,20 @@ impl Builder {
         self
     }
 
+    /// Serves HTTPS (feature `tls`): every connection runs the TLS handshake in its own
+    /// greenlet, bounded by the header timeout, before its first request; a client that
+    /// fails it (plain HTTP, a stall, an alert) is closed without an answer. SNI is
+    /// `config`'s (its certificate resolver); when `config` sets no ALPN protocols,
+    /// `http/1.1` is offered.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, mut config: rustls::ServerConfig) -> Builder {
+        if config.alpn_protocols.is_empty() {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        }
+        self.tls = Some(std::sync::Arc::new(config));
+        self
+    }
+
     /// Binds to `addr` and makes the server; it serves once started.
     ///
     /// # Errors
@@ -156,8 +174,19 @@ impl Builder {
             idle: RefCell::new(HashMap::new()),
         });
         let conn_shared = shared.clone();
-        let mut stream = StreamServer::new(listener, move |conn, peer| {
-            conn::serve(conn, peer, &conn_shared);
+        #[cfg(feature = "tls")]
+        let tls = self.tls;
+        let mut stream = StreamServer::new(listener, move |conn: TcpStream, peer| {
+            #[cfg(feature = "tls")]
+            if let Some(config) = &tls {
+                let _ = conn.set_nodelay(true);
+                let timeout = conn_shared.config.header_timeout;
+                if let Ok(s) = crate::tls::accept_within(conn, config.clone(), timeout) {
+                    conn::serve(ConnStream::Tls(Box::new(s)), peer, &conn_shared);
+                }
+                return;
+            }
+            conn::serve(ConnStream::Tcp(conn), peer, &conn_shared);
         })?;
         if let Some(pool) = self.pool {
             stream = stream.pool(pool);

@@ -5,13 +5,13 @@
 use std::fmt;
 use std::io::{self, IoSlice, Write};
 
-use crate::tcp::TcpStream;
+use crate::conn_stream::ConnStream;
 
 /// Writes a streamed response body (see `Response::stream`): each `write` is sent at once,
 /// as one chunk for HTTP/1.1 or as raw bytes for HTTP/1.0. `flush` does nothing more.
 pub struct BodyWriter<'a> {
     /// The connection.
-    stream: &'a TcpStream,
+    stream: &'a ConnStream,
     /// The connection's output buffer: the response head (and earlier pipelined responses)
     /// go out with the first write.
     wbuf: &'a mut Vec<u8>,
@@ -22,7 +22,7 @@ pub struct BodyWriter<'a> {
 }
 
 impl<'a> BodyWriter<'a> {
-    pub(crate) fn new(stream: &'a TcpStream, wbuf: &'a mut Vec<u8>, chunked: bool) -> Self {
+    pub(crate) fn new(stream: &'a ConnStream, wbuf: &'a mut Vec<u8>, chunked: bool) -> Self {
         BodyWriter {
             stream,
             wbuf,
@@ -97,7 +97,7 @@ fn hex(out: &mut [u8; 18], mut n: usize) -> usize {
 /// Sends `wbuf` followed by `extra` (at most three parts), then clears `wbuf`. One write
 /// (a gather write when there are several parts) unless the socket takes less; parks the
 /// greenlet while the socket's buffer is full.
-pub(crate) fn send(mut stream: &TcpStream, wbuf: &mut Vec<u8>, extra: &[&[u8]]) -> io::Result<()> {
+pub(crate) fn send(mut stream: &ConnStream, wbuf: &mut Vec<u8>, extra: &[&[u8]]) -> io::Result<()> {
     let mut parts: [&[u8]; 4] = [&[]; 4];
     parts[0] = wbuf;
     parts[1..=extra.len()].copy_from_slice(extra);
