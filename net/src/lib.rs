@@ -47,13 +47,17 @@
 
 mod convert;
 mod fd_stream;
+pub mod fork;
 pub mod http;
 mod io;
 #[cfg(feature = "monkey")]
 pub mod monkey;
+pub mod prefork;
+pub mod process;
 mod resolve;
 mod reuse_port;
 mod server;
+pub mod signal;
 mod socket;
 mod sys;
 mod tcp;
@@ -64,7 +68,9 @@ mod wait;
 pub use fd_stream::FdStream;
 pub use resolve::{lookup_host, ToSocketAddrs};
 pub use reuse_port::serve_reuse_port;
+pub use fork::fork;
 pub use server::StreamServer;
+pub use signal::{signal_handler, SignalHandler};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{Incoming as UnixIncoming, UnixDatagram, UnixListener, UnixStream};

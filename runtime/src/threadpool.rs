@@ -65,8 +65,7 @@
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -119,11 +118,42 @@ struct Pool {
     max_threads: AtomicUsize,
     /// Idle timeout in milliseconds; set by `set_idle_timeout`.
     idle_ms: AtomicU64,
+    /// The fork epoch this pool was made in (see `crate::fork`).
+    fork_epoch: u64,
 }
 
+/// The process's pool. INVARIANT: null or a leaked `Box<Pool>`, never freed.
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The process's pool, made on first use and made again on the first use in a forked child
+/// (the parent's workers do not exist there; see `crate::fork`).
 fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
+    let p = POOL.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: see the invariant on POOL.
+        let pool = unsafe { &*p };
+        if pool.fork_epoch == crate::fork::epoch() {
+            return pool;
+        }
+    }
+    new_pool(p)
+}
+
+/// Makes a pool (first use, or first use after a fork, carrying the old pool's settings over)
+/// and installs it unless another thread got there first. An old pool is leaked.
+#[cold]
+fn new_pool(old: *mut Pool) -> &'static Pool {
+    crate::fork::install();
+    // SAFETY: see the invariant on POOL.
+    let settings = unsafe { old.as_ref() }.map(|p| {
+        (
+            p.max_threads.load(Ordering::Relaxed),
+            p.idle_ms.load(Ordering::Relaxed),
+        )
+    });
+    let (max, idle) =
+        settings.unwrap_or((default_max_threads(), DEFAULT_IDLE.as_millis() as u64));
+    let fresh = Box::into_raw(Box::new(Pool {
         injector: Injector::new(),
         stealers: RwLock::new(Vec::new()),
         state: Mutex::new(State {
@@ -132,9 +162,21 @@ fn pool() -> &'static Pool {
             next_id: 0,
         }),
         wake: Condvar::new(),
-        max_threads: AtomicUsize::new(default_max_threads()),
-        idle_ms: AtomicU64::new(DEFAULT_IDLE.as_millis() as u64),
-    })
+        max_threads: AtomicUsize::new(max),
+        idle_ms: AtomicU64::new(idle),
+        fork_epoch: crate::fork::epoch(),
+    }));
+    match POOL.compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just leaked, never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(current) => {
+            // SAFETY: `fresh` was never shared; `current` is a leaked pool (see POOL).
+            unsafe {
+                drop(Box::from_raw(fresh));
+                &*current
+            }
+        }
+    }
 }
 
 fn default_max_threads() -> usize {

@@ -139,3 +139,4 @@ mod sleep;
 
 pub use bookkeeping::unmanage;
 pub use patch::{is_patched, patch_all, PATCHED};
+pub(crate) use patch::resume_after_fork;
