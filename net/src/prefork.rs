@@ -140,7 +140,8 @@ impl Workers {
         let (sig_read, sig_write) = sys::pipe()?;
         let mut ids = Vec::new();
         for sig in STOP_SIGNALS {
-            match pipe::register_raw(sig, sig_write.as_raw_fd()) {
+            // signal-hook takes ownership of each write end and closes it when unregistered.
+            match sig_write.try_clone().and_then(|w| pipe::register(sig, w)) {
                 Ok(id) => ids.push(id),
                 Err(e) => {
                     unregister(&mut ids);
@@ -148,11 +149,11 @@ impl Workers {
                 }
             }
         }
+        drop(sig_write);
         let mut master = Master {
             cfg: self,
             listener: Some(listener),
             sig_read,
-            sig_write: Some(sig_write),
             ids,
             slots: Vec::new(),
         };
@@ -176,8 +177,6 @@ struct Master {
     listener: Option<std::net::TcpListener>,
     /// Read end of the stop-signal pipe.
     sig_read: OwnedFd,
-    /// Write end of the stop-signal pipe (signal-hook writes to it).
-    sig_write: Option<OwnedFd>,
     /// signal-hook's registrations of the pipe.
     ids: Vec<SigId>,
     /// One per worker.
@@ -293,8 +292,8 @@ impl Master {
         sys::mask_signals(&STOP_SIGNALS, true)?;
         let forked = crate::fork::fork();
         if let Ok(0) = forked {
+            // Closes the child's copies of the pipe's write ends too.
             unregister(&mut self.ids);
-            drop(self.sig_write.take());
             let listener = self.listener.take().expect("checked above");
             // The stop signals stay blocked until `serve` installs its handlers:
             // `signal_handler` unblocks its signal on the installing thread.

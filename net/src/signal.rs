@@ -56,10 +56,9 @@ use crate::sys;
 pub struct SignalHandler {
     /// The signal number.
     signum: i32,
-    /// signal-hook's registration of the pipe's write end; taken by `cancel`.
+    /// signal-hook's registration of the pipe's write end (which it owns); taken by
+    /// `cancel`.
     id: Option<SigId>,
-    /// The pipe's write end, closed after the registration is gone.
-    write: Option<std::os::fd::OwnedFd>,
     /// The reader greenlet; killed by `cancel`.
     reader: Option<JoinHandle<()>>,
 }
@@ -102,7 +101,8 @@ where
     check(signum)?;
     let (read, write) = sys::pipe()?;
     let mut pipe = FdStream::new(read)?;
-    let id = pipe::register_raw(signum, std::os::fd::AsRawFd::as_raw_fd(&write))?;
+    // signal-hook owns the write end from here on and closes it when unregistered.
+    let id = pipe::register(signum, write)?;
     // A signal blocked on this thread (a pre-fork worker starts so) is let through now that
     // it has somewhere to go.
     let _ = sys::mask_signals(&[signum], false);
@@ -130,7 +130,6 @@ where
     Ok(SignalHandler {
         signum,
         id: Some(id),
-        write: Some(write),
         reader: Some(reader),
     })
 }
@@ -145,11 +144,9 @@ impl SignalHandler {
     /// started run on. Calling it again does nothing.
     pub fn cancel(&mut self) {
         if let Some(id) = self.id.take() {
-            // Waits for a signal-hook handler running right now on another thread, so the
-            // write end is unused once this returns.
+            // Closes the write end once no signal-hook handler can be using it.
             signal_hook::low_level::unregister(id);
         }
-        drop(self.write.take());
         if let Some(r) = self.reader.take() {
             r.kill_nowait();
         }
