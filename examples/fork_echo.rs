@@ -12,9 +12,13 @@
 //!
 //! It prints `listening on ADDR` and serves until killed; try `nc 127.0.0.1 7789`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::rc::Rc;
 
 use sprout::net::{TcpListener, TcpStream};
+use sprout::JoinHandle;
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:7789");
@@ -28,6 +32,9 @@ fn main() -> io::Result<()> {
             }
         }
     }
+    // The reaper greenlets by child pid: a forked child inherits them (every greenlet of the
+    // thread exists in both processes), and kills its copies, which are not its business.
+    let reapers: Rc<RefCell<HashMap<u32, JoinHandle<()>>>> = Rc::default();
     let listener = TcpListener::bind(&addr)?;
     println!("listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
@@ -48,8 +55,11 @@ fn main() -> io::Result<()> {
             }
         };
         if pid == 0 {
-            // The child: its copy of the listener is not ours to serve.
+            // The child: its copies of the listener and of the reapers are not its business.
             drop(listener);
+            for (_, reaper) in reapers.borrow_mut().drain() {
+                reaper.kill_nowait();
+            }
             let code = match echo(conn) {
                 Ok(()) => 0,
                 Err(_) => 1,
@@ -58,11 +68,16 @@ fn main() -> io::Result<()> {
         }
         // The parent: the child owns the connection now.
         drop(conn);
-        sprout::spawn(move || {
+        let mine = reapers.clone();
+        let reaper = sprout::spawn(move || {
             if let Err(e) = sprout::process::wait_pid(pid) {
                 eprintln!("fork_echo: waiting for child {pid}: {e}");
             }
+            mine.borrow_mut().remove(&pid);
         });
+        if !reaper.is_finished() {
+            reapers.borrow_mut().insert(pid, reaper);
+        }
     }
 }
 
