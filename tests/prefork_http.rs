@@ -75,7 +75,9 @@ fn prefork_workers_restart_and_stop_gracefully() {
     );
     assert_eq!(get(addr, "/").status, 200);
 
-    // A worker killed with SIGKILL is replaced; the port keeps answering meanwhile.
+    // A worker killed with SIGKILL is replaced; the port keeps answering meanwhile. Killed
+    // after `HEALTHY` (1 s) of life, it is replaced without back-off.
+    sprout::sleep(sprout::net::prefork::HEALTHY + Duration::from_millis(100));
     let before = workers(mpid);
     let victim = before[0];
     let killed = Instant::now();
