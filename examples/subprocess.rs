@@ -68,7 +68,10 @@ fn main() -> io::Result<()> {
         None => {
             child.kill()?;
             child.wait()?;
-            println!("timeout: killed after {} s", started.elapsed().as_secs_f64());
+            println!(
+                "timeout: killed after {} s",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     let _ = reader.join();

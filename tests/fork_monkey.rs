@@ -49,6 +49,10 @@ fn a_child_forked_by_sprout_stays_patched_and_cooperative() {
     c.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"hello");
     let status = sprout::process::wait_pid(pid).unwrap();
-    assert_eq!(status.code(), Some(0), "0: patched and cooperative (3: not patched, 2: blocked)");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "0: patched and cooperative (3: not patched, 2: blocked)"
+    );
     assert!(sprout::monkey::is_patched());
 }

@@ -30,13 +30,19 @@ impl Drop for Master {
 
 /// The live (non-zombie) children of `pid`.
 fn workers(pid: u32) -> Vec<u32> {
-    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default();
+    let list =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     list.split_whitespace()
         .filter_map(|p| p.parse().ok())
         .filter(|p| {
             std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+                .map(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
                 .unwrap_or(false)
         })
         .collect()
@@ -82,7 +88,8 @@ fn prefork_workers_restart_and_stop_gracefully() {
     let victim = before[0];
     let killed = Instant::now();
     // SAFETY: signals a worker process this test started.
-    assert_eq!(unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) }, 0);
+    let r = unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(r, 0);
     assert!(
         wait_until(Duration::from_secs(10), || {
             let now = workers(mpid);
@@ -130,9 +137,18 @@ fn prefork_workers_restart_and_stop_gracefully() {
         .unwrap()
         .expect("the master exits");
     let shutdown = term.elapsed();
-    eprintln!("graceful shutdown time (SIGTERM to master exit, 1 s requests in flight): {shutdown:?}");
+    eprintln!(
+        "graceful shutdown time (SIGTERM to master exit, 1 s requests in flight): {shutdown:?}"
+    );
     assert_eq!(status.code(), Some(0));
-    assert!(shutdown < grace, "the master exits within the grace period: {shutdown:?}");
+    assert!(
+        shutdown < grace,
+        "the master exits within the grace period: {shutdown:?}"
+    );
     assert!(workers(mpid).is_empty());
-    assert_eq!(rest.join().unwrap().unwrap(), "", "`listening on` is printed once");
+    assert_eq!(
+        rest.join().unwrap().unwrap(),
+        "",
+        "`listening on` is printed once"
+    );
 }

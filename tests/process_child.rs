@@ -19,7 +19,10 @@ fn output_collects_stdout_and_stderr_and_exit_codes() {
         .args(["-c", "echo out; echo err >&2; exit 3"])
         .output()
         .unwrap();
-    assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
+    assert_eq!(
+        (&out.stdout[..], &out.stderr[..]),
+        (&b"out\n"[..], &b"err\n"[..])
+    );
     assert_eq!(out.status.code(), Some(3));
 }
 
@@ -30,7 +33,14 @@ fn a_std_child_beside_sprouts_keeps_its_exit_status() {
         .spawn()
         .unwrap();
     let ours: Vec<_> = (0..5)
-        .map(|i| sprout::spawn(move || Command::new("sh").arg("-c").arg(format!("exit {i}")).status()))
+        .map(|i| {
+            sprout::spawn(move || {
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("exit {i}"))
+                    .status()
+            })
+        })
         .collect();
     for (i, h) in ours.into_iter().enumerate() {
         assert_eq!(h.join().unwrap().unwrap().code(), Some(i as i32));
@@ -40,9 +50,13 @@ fn a_std_child_beside_sprouts_keeps_its_exit_status() {
 
 #[test]
 fn a_missing_program_is_not_found() {
-    let err = Command::new("/nonexistent/sprout-no-such-program").status().unwrap_err();
+    let err = Command::new("/nonexistent/sprout-no-such-program")
+        .status()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    let err = Command::new("sprout-no-such-program-in-path").spawn().unwrap_err();
+    let err = Command::new("sprout-no-such-program-in-path")
+        .spawn()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
@@ -50,7 +64,10 @@ fn a_missing_program_is_not_found() {
 fn wait_timeout_then_kill() {
     let mut child = Command::new("sleep").arg("5").spawn().unwrap();
     let started = Instant::now();
-    assert_eq!(child.wait_timeout(Duration::from_millis(100)).unwrap(), None);
+    assert_eq!(
+        child.wait_timeout(Duration::from_millis(100)).unwrap(),
+        None
+    );
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert_eq!(child.try_wait().unwrap(), None);
     child.kill().unwrap();
@@ -116,7 +133,11 @@ fn pipes_are_cooperative() {
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "");
     assert!(cat.wait().unwrap().success());
-    assert!(ticks.get() >= 10, "the hub ran other greenlets: {}", ticks.get());
+    assert!(
+        ticks.get() >= 10,
+        "the hub ran other greenlets: {}",
+        ticks.get()
+    );
     ticker.kill();
 }
 

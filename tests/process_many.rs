@@ -24,7 +24,13 @@ fn a_hundred_children_sleeping_in_parallel_on_one_thread() {
     eprintln!("100 x `sleep 0.2` on one thread: {wall:?}");
     // Serial would be 20 s; generous for a loaded machine.
     assert!(wall < Duration::from_millis(1500), "took {wall:?}");
-    assert_eq!(sprout::threadpool::threads(), pool_threads, "no pool thread was used");
-    assert!(threads_of_this_process() <= threads, "no thread was started");
+    assert_eq!(
+        sprout::threadpool::threads(),
+        pool_threads,
+        "no pool thread was used"
+    );
+    assert!(
+        threads_of_this_process() <= threads,
+        "no thread was started"
+    );
 }
-

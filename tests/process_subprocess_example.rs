@@ -23,15 +23,36 @@ fn ticks(out: &str) -> u32 {
 
 #[test]
 fn streams_lines_and_reports_the_exit_status() {
-    let out = run(&["--timeout", "10", "--", "sh", "-c", "echo a; sleep 0.6; echo b; exit 3"]);
+    let out = run(&[
+        "--timeout",
+        "10",
+        "--",
+        "sh",
+        "-c",
+        "echo a; sleep 0.6; echo b; exit 3",
+    ]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(&lines[..3], ["out: a", "out: b", "exit: exit status: 3"], "{out}");
-    assert!(ticks(&out) >= 1, "the ticker ran while the command did: {out}");
+    assert_eq!(
+        &lines[..3],
+        ["out: a", "out: b", "exit: exit status: 3"],
+        "{out}"
+    );
+    assert!(
+        ticks(&out) >= 1,
+        "the ticker ran while the command did: {out}"
+    );
 }
 
 #[test]
 fn kills_the_command_at_the_timeout() {
-    let out = run(&["--timeout", "0.8", "--", "sh", "-c", "echo a; exec sleep 10"]);
+    let out = run(&[
+        "--timeout",
+        "0.8",
+        "--",
+        "sh",
+        "-c",
+        "echo a; exec sleep 10",
+    ]);
     assert!(out.starts_with("out: a\n"), "{out}");
     assert!(out.contains("timeout: killed after"), "{out}");
     assert!(ticks(&out) >= 2, "{out}");

@@ -91,7 +91,11 @@ fn wait_parks_only_the_caller_until_one_of_the_signals() {
     });
     let sig = sprout::signal::wait(&[libc::SIGUSR2, libc::SIGURG]).unwrap();
     assert_eq!(sig, libc::SIGUSR2);
-    assert!(ticks.get() >= 5, "the ticker ran while waiting: {}", ticks.get());
+    assert!(
+        ticks.get() >= 5,
+        "the ticker ran while waiting: {}",
+        ticks.get()
+    );
     sender.join().unwrap();
     t.kill();
 }

@@ -39,7 +39,11 @@ fn stream_server_stops_gracefully_on_sigterm() {
     sprout::sleep(Duration::from_millis(50));
     let refused = TcpStream::connect(addr).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
-    assert_eq!(&client.join().unwrap().unwrap(), b"ping", "the request in flight finished");
+    assert_eq!(
+        &client.join().unwrap().unwrap(),
+        b"ping",
+        "the request in flight finished"
+    );
     serving.join().unwrap().unwrap();
     assert!(server.is_stopped());
 }
@@ -55,7 +59,8 @@ fn http_hello_without_workers_stops_gracefully_on_sigterm() {
     sprout::sleep(Duration::from_millis(200));
     let term = Instant::now();
     // SAFETY: signals the child process this test started.
-    assert_eq!(unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGTERM) }, 0);
+    let r = unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(r, 0);
     let r = slow.join().unwrap().unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, "slept 500"));
     assert!(http_support::wait_until(Duration::from_secs(5), || {

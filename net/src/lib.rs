@@ -66,9 +66,9 @@ mod unix;
 mod wait;
 
 pub use fd_stream::FdStream;
+pub use fork::fork;
 pub use resolve::{lookup_host, ToSocketAddrs};
 pub use reuse_port::serve_reuse_port;
-pub use fork::fork;
 pub use server::StreamServer;
 pub use signal::{signal_handler, SignalHandler};
 pub use tcp::{Incoming, TcpListener, TcpStream};

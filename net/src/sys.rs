@@ -444,7 +444,10 @@ pub(crate) fn mask_signals(sigs: &[libc::c_int], block: bool) -> io::Result<()> 
 
 /// Blocking `poll` on `fds` for readability, up to `timeout` (`None`: indefinitely); `EINTR`
 /// counts as a wake-up. Fills each entry's `revents`.
-pub(crate) fn poll_read(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> io::Result<()> {
+pub(crate) fn poll_read(
+    fds: &mut [libc::pollfd],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<()> {
     let ms = timeout.map_or(-1, |t| {
         t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
     });

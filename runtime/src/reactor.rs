@@ -237,7 +237,10 @@ impl Reactor {
         let old_epfd = old.as_raw_fd();
         std::mem::forget(old);
         sys::close(old_epfd);
-        let old_efd = self.notifier.fd.swap(efd.into_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+        let old_efd = self
+            .notifier
+            .fd
+            .swap(efd.into_raw_fd(), std::sync::atomic::Ordering::Relaxed);
         sys::close(old_efd);
         let mut slots = self.slots.borrow_mut();
         for (fd, slot) in slots.iter_mut().enumerate() {

@@ -151,8 +151,7 @@ fn new_pool(old: *mut Pool) -> &'static Pool {
             p.idle_ms.load(Ordering::Relaxed),
         )
     });
-    let (max, idle) =
-        settings.unwrap_or((default_max_threads(), DEFAULT_IDLE.as_millis() as u64));
+    let (max, idle) = settings.unwrap_or((default_max_threads(), DEFAULT_IDLE.as_millis() as u64));
     let fresh = Box::into_raw(Box::new(Pool {
         injector: Injector::new(),
         stealers: RwLock::new(Vec::new()),

@@ -138,5 +138,5 @@ mod real;
 mod sleep;
 
 pub use bookkeeping::unmanage;
-pub use patch::{is_patched, patch_all, PATCHED};
 pub(crate) use patch::resume_after_fork;
+pub use patch::{is_patched, patch_all, PATCHED};
