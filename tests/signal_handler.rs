@@ -2,6 +2,8 @@
 //! of the installing hub while other greenlets keep running; bad signal numbers are errors.
 //! Each test uses its own signal: the test threads share the process.
 
+mod support;
+
 use std::cell::Cell;
 use std::io::ErrorKind;
 use std::rc::Rc;
@@ -58,10 +60,19 @@ fn handler_runs_once_per_delivery_in_a_greenlet_and_cancel_stops_it() {
         "the ticker kept ticking between deliveries: {ticks_at_runs:?}"
     );
 
+    // A second handler keeps the signal caught, so the process survives the next delivery.
+    let other_runs = Rc::new(Cell::new(0u32));
+    let o = other_runs.clone();
+    let _other = sprout::signal_handler(libc::SIGUSR1, move || o.set(o.get() + 1)).unwrap();
     handler.cancel();
-    // SAFETY: as above; the signal stays caught (ignored) after cancel.
+    // SAFETY: as above; `_other` handles it.
     assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) }, 0);
-    sprout::sleep(Duration::from_millis(200));
+    let until = Instant::now() + Duration::from_secs(5);
+    while other_runs.get() == 0 && Instant::now() < until {
+        sprout::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(other_runs.get(), 1, "the remaining handler runs");
+    sprout::sleep(Duration::from_millis(50));
     assert_eq!(runs.get(), 3, "a cancelled handler does not run");
     t.kill();
 }
@@ -107,4 +118,24 @@ fn signals_queue_deliveries_for_an_iterating_greenlet() {
     let got: Vec<i32> = (&mut signals).take(2).collect();
     assert_eq!(got, [libc::SIGWINCH, libc::SIGWINCH]);
     sender.join().unwrap();
+}
+
+/// In a child process (`run_self`): the default action of SIGTERM is back once its last
+/// handler is cancelled, so raising it terminates the process.
+#[test]
+fn default_action_returns_after_the_last_handler_is_cancelled() {
+    if std::env::var_os("SPROUT_SIGNAL_CHILD").is_some() {
+        let h = sprout::signal_handler(libc::SIGTERM, || {}).unwrap();
+        drop(h);
+        // SAFETY: raises SIGTERM in this child test process, which should terminate.
+        unsafe { libc::raise(libc::SIGTERM) };
+        sprout::sleep(Duration::from_millis(500));
+        std::process::exit(0); // not reached if the default action ran
+    }
+    let out = support::run_self(
+        "default_action_returns_after_the_last_handler_is_cancelled",
+        &[("SPROUT_SIGNAL_CHILD", "1")],
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{out:?}");
 }

@@ -31,10 +31,11 @@
 //!   listener is closed first, so a worker holds the socket only through those clones.
 //!   `serve` should serve until `SIGTERM` and then stop gracefully, which is what
 //!   `StreamServer::serve_until_signal` and `http::Server::serve_until_signal` do. A worker
-//!   exits with status 0 once every `serve` has returned `Ok`, 1 otherwise. A worker starts
-//!   with `SIGTERM` and `SIGINT` blocked and the master's signal routes removed: a signal
-//!   sent to it never reaches the master's pipe, and one sent before `serve` installs its
-//!   handler stays pending until then (`signal_handler` unblocks its signal).
+//!   exits with status 0 once every `serve` has returned `Ok`, 1 otherwise. The master
+//!   blocks `SIGTERM` and `SIGINT` across each fork, and the new worker removes the master's
+//!   signal routes before unblocking them, so a signal sent to a worker never reaches the
+//!   master's pipe; until `serve` installs its own handlers a worker has the default actions
+//!   (a `SIGTERM` then simply terminates it).
 //! - **Restarts.** The master reaps a worker that exits (its pidfd turns readable) and forks
 //!   a replacement. A worker that lived at least [`HEALTHY`] is replaced at once; each
 //!   quicker death doubles the delay before its replacement (100 ms up to [`MAX_BACKOFF`]),
@@ -51,9 +52,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use signal_hook::low_level::pipe;
-use signal_hook::SigId;
-
+use crate::signal::Route;
 use crate::sys;
 use crate::tcp::TcpListener;
 
@@ -138,34 +137,19 @@ impl Workers {
             ));
         }
         let (sig_read, sig_write) = sys::pipe()?;
-        let mut ids = Vec::new();
-        for sig in STOP_SIGNALS {
-            // signal-hook takes ownership of each write end and closes it when unregistered.
-            match sig_write.try_clone().and_then(|w| pipe::register(sig, w)) {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    unregister(&mut ids);
-                    return Err(e);
-                }
-            }
-        }
+        let routes = STOP_SIGNALS
+            .iter()
+            .map(|&sig| Route::new(sig, sig_write.try_clone()?))
+            .collect::<io::Result<Vec<_>>>()?;
         drop(sig_write);
         let mut master = Master {
             cfg: self,
             listener: Some(listener),
             sig_read,
-            ids,
+            routes,
             slots: Vec::new(),
         };
-        let result = master.supervise(&serve);
-        unregister(&mut master.ids);
-        result
-    }
-}
-
-fn unregister(ids: &mut Vec<SigId>) {
-    for id in ids.drain(..) {
-        signal_hook::low_level::unregister(id);
+        master.supervise(&serve)
     }
 }
 
@@ -177,8 +161,8 @@ struct Master {
     listener: Option<std::net::TcpListener>,
     /// Read end of the stop-signal pipe.
     sig_read: OwnedFd,
-    /// signal-hook's registrations of the pipe.
-    ids: Vec<SigId>,
+    /// The stop signals' routes to the pipe.
+    routes: Vec<Route>,
     /// One per worker.
     slots: Vec<Slot>,
 }
@@ -292,11 +276,14 @@ impl Master {
         sys::mask_signals(&STOP_SIGNALS, true)?;
         let forked = crate::fork::fork();
         if let Ok(0) = forked {
-            // Closes the child's copies of the pipe's write ends too.
-            unregister(&mut self.ids);
+            // The master's routes go (closing the child's copies of the write ends), so the
+            // stop signals get their default action back until `serve` installs handlers.
+            self.routes.clear();
+            for s in &mut self.slots {
+                s.pidfd = None;
+            }
+            let _ = sys::mask_signals(&STOP_SIGNALS, false);
             let listener = self.listener.take().expect("checked above");
-            // The stop signals stay blocked until `serve` installs its handlers:
-            // `signal_handler` unblocks its signal on the installing thread.
             let code = match worker(listener, self.cfg.threads, serve) {
                 Ok(()) => 0,
                 Err(e) => {

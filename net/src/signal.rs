@@ -30,18 +30,29 @@
 //!   later ones are dropped. Bytes that arrive together are still run one handler each.
 //! - **Cancelling.** [`SignalHandler::cancel`] (or drop) unregisters the pipe from
 //!   signal-hook and kills the reader greenlet; handler greenlets already spawned run on.
-//!   signal-hook cannot restore the default disposition: once a signal has had a handler,
-//!   it stays caught, and a delivery with no handler installed is ignored (a `SIGTERM` no
-//!   longer terminates the process).
+//! - **The default action comes back.** signal-hook keeps its process-wide handler installed
+//!   once a signal has had one; sprout registers signal-hook's *conditional default* action
+//!   beside the pipes (`signal_hook::flag::register_conditional_default`) and arms it while no
+//!   sprout handler for that signal is installed: after the last one is cancelled, a
+//!   `SIGTERM` terminates the process again and a `SIGWINCH` is ignored again. signal-hook
+//!   only knows the default action of the standard signals; a real-time signal stays ignored
+//!   once its last handler is gone.
+//! - **LoopExit.** While a handler is installed its reader greenlet waits on the pipe, so the
+//!   hub never reports LoopExit: a blocked root waits for signals instead.
 //! - **Fork.** A forked child inherits the installations in memory and their pipes; it must
 //!   cancel them if a signal sent to the child must not run the parent's handlers (the
-//!   pre-fork master does; see [`crate::prefork`]).
+//!   pre-fork master's workers do; see [`crate::prefork`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::rc::Rc;
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use signal_hook::low_level::pipe;
 use signal_hook::SigId;
@@ -56,11 +67,67 @@ use crate::sys;
 pub struct SignalHandler {
     /// The signal number.
     signum: i32,
-    /// signal-hook's registration of the pipe's write end (which it owns); taken by
-    /// `cancel`.
-    id: Option<SigId>,
+    /// The pipe's route from signal-hook (which owns the write end); taken by `cancel`.
+    route: Option<Route>,
     /// The reader greenlet; killed by `cancel`.
     reader: Option<JoinHandle<()>>,
+}
+
+/// Per signal number: the flag arming signal-hook's conditional default action, and how
+/// many routes are installed (the flag is up exactly when none is).
+static ROUTES: Mutex<BTreeMap<i32, (Arc<AtomicBool>, usize)>> = Mutex::new(BTreeMap::new());
+
+/// A pipe registered with signal-hook for one signal: one byte per delivery. While any route
+/// for a signal exists its default action is disarmed; dropping the last one re-arms it.
+pub(crate) struct Route {
+    /// The signal.
+    signum: i32,
+    /// signal-hook's registration (it owns the write end and closes it when unregistered).
+    id: SigId,
+}
+
+impl Route {
+    /// Routes deliveries of `signum` to `write`, a non-blocking pipe write end.
+    pub(crate) fn new(signum: i32, write: OwnedFd) -> io::Result<Route> {
+        check(signum)?;
+        {
+            let mut routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = routes.entry(signum).or_insert_with(|| {
+                let armed = Arc::new(AtomicBool::new(false));
+                // Unknown to signal-hook (real-time signals): no default to bring back.
+                let _ = signal_hook::flag::register_conditional_default(signum, armed.clone());
+                (armed, 0)
+            });
+            entry.1 += 1;
+            entry.0.store(false, Ordering::SeqCst);
+        }
+        match pipe::register(signum, write) {
+            Ok(id) => Ok(Route { signum, id }),
+            Err(e) => {
+                release(signum);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One route for `signum` is gone; re-arms the default action when it was the last.
+fn release(signum: i32) {
+    let mut routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = routes.get_mut(&signum) {
+        entry.1 -= 1;
+        if entry.1 == 0 {
+            entry.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        // Returns once no signal-hook handler can be using the write end, which it closes.
+        signal_hook::low_level::unregister(self.id);
+        release(self.signum);
+    }
 }
 
 /// Checks that `signum` is a signal a greenlet can handle.
@@ -87,8 +154,7 @@ fn check(signum: i32) -> io::Result<()> {
 /// Runs `handler` in a new greenlet of the current thread's hub each time signal `signum` is
 /// delivered to the process (gevent's `gevent.signal_handler`), until the returned
 /// [`SignalHandler`] is cancelled or dropped. See the [module docs](crate::signal) for how
-/// deliveries travel and coalesce. If `signum` is blocked on the calling thread, it is
-/// unblocked there (a pending delivery then arrives).
+/// deliveries travel and coalesce.
 ///
 /// # Errors
 /// `InvalidInput` for a number that is not a signal, for `SIGKILL` and `SIGSTOP` (they cannot
@@ -101,11 +167,7 @@ where
     check(signum)?;
     let (read, write) = sys::pipe()?;
     let mut pipe = FdStream::new(read)?;
-    // signal-hook owns the write end from here on and closes it when unregistered.
-    let id = pipe::register(signum, write)?;
-    // A signal blocked on this thread (a pre-fork worker starts so) is let through now that
-    // it has somewhere to go.
-    let _ = sys::mask_signals(&[signum], false);
+    let route = Route::new(signum, write)?;
     let handler: Rc<dyn Fn()> = Rc::new(handler);
     let reader = sprout_runtime::Builder::new()
         .name(format!("signal {signum} reader"))
@@ -120,17 +182,10 @@ where
                 }
             }
         });
-    let reader = match reader {
-        Ok(r) => r,
-        Err(e) => {
-            signal_hook::low_level::unregister(id);
-            return Err(e);
-        }
-    };
     Ok(SignalHandler {
         signum,
-        id: Some(id),
-        reader: Some(reader),
+        route: Some(route),
+        reader: Some(reader?),
     })
 }
 
@@ -143,10 +198,7 @@ impl SignalHandler {
     /// Uninstalls the handler: later deliveries no longer run it. Handler greenlets already
     /// started run on. Calling it again does nothing.
     pub fn cancel(&mut self) {
-        if let Some(id) = self.id.take() {
-            // Closes the write end once no signal-hook handler can be using it.
-            signal_hook::low_level::unregister(id);
-        }
+        drop(self.route.take());
         if let Some(r) = self.reader.take() {
             r.kill_nowait();
         }
@@ -163,7 +215,7 @@ impl fmt::Debug for SignalHandler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignalHandler")
             .field("signum", &self.signum)
-            .field("active", &self.id.is_some())
+            .field("active", &self.route.is_some())
             .finish()
     }
 }
