@@ -1,6 +1,6 @@
 //! `sprout::fork()`: the child serves a listener the parent created on a fresh epoll instance
-//! of its own, cooperatively, while the parent's greenlets keep running and its
-//! registrations survive. Alone in its binary: it forks.
+//! of its own, cooperatively (the greenlet and timer it inherited keep running in it), while
+//! the parent's greenlets keep running and its registrations survive. Alone in its binary: it forks.
 
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -19,9 +19,10 @@ fn ticker() -> (Rc<Cell<u32>>, sprout::JoinHandle<()>) {
     (ticks, h)
 }
 
-/// Child side: accept one connection, echo five bytes, report through the exit code.
-fn child(listener: &TcpListener) -> i32 {
-    let (ticks, _t) = ticker();
+/// Child side: accept one connection, echo five bytes, report through the exit code. `ticks`
+/// is the parent's ticker, inherited with its greenlet and timer.
+fn child(listener: &TcpListener, ticks: &Cell<u32>) -> i32 {
+    let start = ticks.get();
     let served = sprout::with_timeout(Duration::from_secs(10), || -> std::io::Result<()> {
         let (mut c, _) = listener.accept()?;
         let mut buf = [0u8; 5];
@@ -29,8 +30,8 @@ fn child(listener: &TcpListener) -> i32 {
         c.write_all(&buf)
     });
     match served {
-        Ok(Ok(())) if ticks.get() > 0 => 0,
-        Ok(Ok(())) => 2, // accept blocked the child's hub
+        Ok(Ok(())) if ticks.get() > start => 0,
+        Ok(Ok(())) => 2, // accept blocked the child's hub, or the inherited ticker stopped
         _ => 1,
     }
 }
@@ -44,7 +45,7 @@ fn a_forked_child_serves_the_parents_listener_cooperatively() {
 
     let pid = sprout::fork().unwrap();
     if pid == 0 {
-        let code = child(&listener);
+        let code = child(&listener, &ticks);
         // SAFETY: ends the child without running the test harness's code.
         unsafe { libc::_exit(code) };
     }

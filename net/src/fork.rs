@@ -6,13 +6,16 @@
 //!   every registration re-created (sockets, listeners, pipes and pidfds keep working in the
 //!   child), a new cross-thread notifier and completion queue, and, on its first use, a new
 //!   empty thread pool. Timers and greenlets are kept: every greenlet of the calling thread
-//!   exists in both processes and runs on in both.
+//!   exists in both processes and runs on in both. The child keeps two fds of the parent's
+//!   poller open (never used: closing them through `polling` would deregister them from the
+//!   parent's epoll instance).
 //! - **Monkey patching** (the `monkey` feature): a child forked by `sprout::fork` from a
 //!   patched process stays patched (`sprout::monkey::is_patched()` is true) and its `std::net`
 //!   calls cooperate on the child's own hub.
 //! - **Other threads** do not exist in the child. Their hubs, greenlets and fds are left as
 //!   they were (memory and fds inherited, never run, never closed); a lock one of them held
-//!   at the fork stays held. Fork before starting threads (the pre-fork master does).
+//!   at the fork stays held. Thread-pool jobs and cross-thread waits in progress at the fork
+//!   never complete in the child. Fork before starting threads (the pre-fork master does).
 //!
 //! # A plain `fork()`
 //!
