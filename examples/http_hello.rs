@@ -15,16 +15,34 @@
 //!
 //! `--threads N` (default 1) runs N hub threads, each serving its own `SO_REUSEPORT`
 //! listener on the same port. With the default the process has exactly one OS thread.
+//!
+//! `/sleep/<ms>` sleeps that long (a hub timer) and answers `slept <ms>`: a slow request.
+//! `SIGTERM` or `SIGINT` stops the server gracefully: it stops accepting, lets requests in
+//! flight finish for up to `--grace SECS` (default 10), then exits 0.
+//!
+//! `--workers N` runs gunicorn-style pre-fork workers (`sprout::net::prefork`): a master binds,
+//! prints `listening on ADDR` once, and forks N worker processes that each serve the listener
+//! on `--threads` hubs; a worker that dies is replaced; `SIGTERM` to the master stops all of
+//! them gracefully within the grace period.
+//!
+//! ```text
+//! cargo run --release --example http_hello -- --addr 127.0.0.1:8080 --workers 4 --grace 10
+//! kill -TERM <master pid>
+//! ```
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use sprout::net::http::{Request, Response, Server};
+use sprout::net::prefork::Workers;
 use sprout::net::TcpListener;
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:8080");
     let mut threads = 1usize;
+    let mut workers = 0usize;
+    let mut grace = Duration::from_secs(10);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -36,22 +54,51 @@ fn main() -> io::Result<()> {
                     .filter(|&n| n > 0)
                     .expect("--threads needs a positive number")
             }
+            "--workers" => {
+                workers = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--workers needs a positive number")
+            }
+            "--grace" => {
+                grace = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_secs_f64)
+                    .expect("--grace needs a number of seconds")
+            }
             other => {
                 eprintln!(
-                    "usage: http_hello [--addr HOST:PORT] [--threads N]  (unknown argument {other:?})"
+                    "usage: http_hello [--addr HOST:PORT] [--threads N] [--workers N] \
+                     [--grace SECS]  (unknown argument {other:?})"
                 );
                 std::process::exit(2);
             }
         }
     }
 
+    if workers > 0 {
+        let listener = std::net::TcpListener::bind(&addr)?;
+        announce(listener.local_addr()?)?;
+        return Workers::new(workers)
+            .threads(threads)
+            .grace(grace)
+            .run(listener, |listener| {
+                Server::builder()
+                    .listener(listener, hello)?
+                    .serve_until_signal(grace)
+            });
+    }
     if threads == 1 {
         let server = Server::bind(&addr, hello)?;
         announce(server.local_addr())?;
-        server.serve_forever()
+        server.serve_until_signal(grace)
     } else {
         sprout::net::serve_reuse_port(threads, &addr, announce, |listener: TcpListener| {
-            Server::builder().listener(listener, hello)?.serve_forever()
+            Server::builder()
+                .listener(listener, hello)?
+                .serve_until_signal(grace)
         })
     }
 }
@@ -65,6 +112,15 @@ fn hello(req: &mut Request<'_>) -> Response {
     match req.path() {
         "/" => Response::text("Hello, World!"),
         "/json" => Response::json(r#"{"message":"Hello, World!"}"#),
+        path if path.starts_with("/sleep/") => match path["/sleep/".len()..].parse::<u64>() {
+            Ok(ms) => {
+                sprout::sleep(Duration::from_millis(ms));
+                Response::text(format!("slept {ms}"))
+            }
+            Err(_) => Response::new(400)
+                .with_content_type("text/plain; charset=utf-8")
+                .with_body("/sleep/<milliseconds>\n"),
+        },
         _ => Response::new(404)
             .with_content_type("text/plain; charset=utf-8")
             .with_body("Not Found\n"),

@@ -45,6 +45,10 @@ pub use sprout_runtime::{
     greenlet, hub, hubs, local, stack, sync, threadpool, time, wait_list, waiter,
 };
 
+/// Signals, child processes and fork: see `sprout::signal`, `sprout::process`,
+/// `sprout::fork` and the pre-fork master `sprout::net::prefork::Workers`.
+pub use sprout_net::{fork, process, signal, signal_handler, SignalHandler};
+
 /// Cooperative sockets and fd waits: `std::net` look-alikes that park only the calling
 /// greenlet (gevent's `gevent.socket`), the servers (`StreamServer`, `DatagramServer`,
 /// `http::Server`), and with the `tls` feature `net::tls` (rustls with the `ring` provider).

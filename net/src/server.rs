@@ -278,6 +278,23 @@ impl<L: Listener> StreamServer<L> {
         self.inner.stopped.wait().map_err(io::Error::from)
     }
 
+    /// Serves like [`serve_forever`](Self::serve_forever) until the process gets `SIGTERM` or
+    /// `SIGINT`, then stops gracefully with [`stop`](Self::stop)`(grace)` and returns. The
+    /// signal handlers (see `sprout::signal_handler`) live on this hub for the call's
+    /// duration.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start) and `sprout::signal_handler`.
+    pub fn serve_until_signal(&self, grace: Duration) -> io::Result<()> {
+        let stop_on = |sig| {
+            let server = self.clone();
+            crate::signal::signal_handler(sig, move || server.stop(grace))
+        };
+        let _term = stop_on(libc::SIGTERM)?;
+        let _int = stop_on(libc::SIGINT)?;
+        self.serve_forever()
+    }
+
     /// Stops the server gracefully: stops accepting (the listener closes), lets the handlers
     /// still running finish for up to `timeout`, then kills the rest, and returns when all
     /// are gone. A second `stop` while one runs waits for the first.

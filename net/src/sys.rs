@@ -365,3 +365,99 @@ pub(crate) fn view<S: FromRawFd, T>(fd: BorrowedFd<'_>, f: impl FnOnce(&S) -> T)
     let s = ManuallyDrop::new(unsafe { S::from_raw_fd(fd.as_raw_fd()) });
     f(&s)
 }
+
+/// A new pipe, both ends non-blocking and close-on-exec: `(read end, write end)`. Made with
+/// `pipe2`, which the monkey layer does not interpose, so its ends stay unmanaged.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
+    Ok((owned(fds[0]), owned(fds[1])))
+}
+
+/// `fork()`: 0 in the child, the child's pid in the parent.
+///
+/// # Safety
+/// In the child only the calling thread exists: a lock another thread held at the fork stays
+/// held forever, and the child must not wait for it (sprout rebuilds its own per-process
+/// state, see `sprout::fork`).
+pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
+    syscall!(fork())
+}
+
+/// A pidfd for process `pid` (`pidfd_open`, Linux 5.3+), close-on-exec; readable once the
+/// process has exited.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd == -1 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENOSYS) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "sprout: waiting for a child process needs pidfd_open (Linux 5.3 or later)",
+            ));
+        }
+        return Err(e);
+    }
+    Ok(owned(fd as libc::c_int))
+}
+
+/// `waitpid(pid, WNOHANG)`: the raw wait status if `pid` (a child of ours) has exited and is
+/// now reaped, `None` if it still runs.
+pub(crate) fn try_reap(pid: libc::pid_t) -> io::Result<Option<libc::c_int>> {
+    let mut status = 0;
+    loop {
+        match syscall!(waitpid(pid, &mut status, libc::WNOHANG)) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some(status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sends signal `sig` to process `pid`.
+pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    syscall!(kill(pid, sig)).map(drop)
+}
+
+/// Blocks or unblocks `sigs` for the calling thread.
+pub(crate) fn mask_signals(sigs: &[libc::c_int], block: bool) -> io::Result<()> {
+    // SAFETY: an all-zero sigset_t is a valid value to initialise with sigemptyset.
+    let mut set: libc::sigset_t = unsafe { mem::zeroed() };
+    syscall!(sigemptyset(&mut set))?;
+    for &s in sigs {
+        syscall!(sigaddset(&mut set, s))?;
+    }
+    let how = if block {
+        libc::SIG_BLOCK
+    } else {
+        libc::SIG_UNBLOCK
+    };
+    // SAFETY: `set` is initialised; the old mask is not asked for.
+    let r = unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}
+
+/// Blocking `poll` on `fds` for readability, up to `timeout` (`None`: indefinitely); `EINTR`
+/// counts as a wake-up. Fills each entry's `revents`.
+pub(crate) fn poll_read(
+    fds: &mut [libc::pollfd],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<()> {
+    let ms = timeout.map_or(-1, |t| {
+        t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+    });
+    for p in fds.iter_mut() {
+        p.events = libc::POLLIN;
+        p.revents = 0;
+    }
+    match syscall!(poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -9,6 +9,7 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x86-64 switch)");
 
+mod fork;
 pub mod greenlet;
 mod greenlet_handle;
 pub mod hub;
@@ -28,6 +29,8 @@ pub mod wait;
 pub mod wait_list;
 pub mod waiter;
 
+#[doc(hidden)]
+pub use fork::after_fork_in_child;
 pub use greenlet_handle::{current, Greenlet};
 pub use hub::{current_id, current_name, switch_count};
 pub use hubs::{run_threads, Hubs};

@@ -63,7 +63,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,8 +149,12 @@ struct Slot {
 
 /// One hub's epoll reactor.
 pub(crate) struct Reactor {
-    /// The epoll instance.
-    poller: polling::Poller,
+    /// The epoll instance; replaced in a forked child (see `crate::fork`).
+    poller: RefCell<polling::Poller>,
+    /// The epoll instance's fd, cached; changes only with `poller`.
+    epfd: Cell<RawFd>,
+    /// The fork epoch the epoll instance belongs to (see `crate::fork`).
+    epoch: Cell<u64>,
     /// The eventfd other threads bump to wake this reactor's poll (see `remote`).
     notifier: Arc<Notifier>,
     /// Buffer for `epoll_wait`, reused across polls.
@@ -191,20 +195,15 @@ fn closed_error(fd: RawFd) -> io::Error {
 impl Reactor {
     /// Creates the epoll instance.
     pub(crate) fn new() -> io::Result<Reactor> {
-        let poller = polling::Poller::new()?;
-        let notifier = Notifier {
-            fd: sys::eventfd()?,
-        };
-        sys::epoll_ctl(
-            poller.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            notifier.fd.as_raw_fd(),
-            (libc::EPOLLIN | libc::EPOLLET) as u32,
-            WAKE_KEY,
-        )?;
+        crate::fork::install();
+        let (poller, efd) = new_poller()?;
         Ok(Reactor {
-            poller,
-            notifier: Arc::new(notifier),
+            epfd: Cell::new(poller.as_raw_fd()),
+            epoch: Cell::new(crate::fork::epoch()),
+            poller: RefCell::new(poller),
+            notifier: Arc::new(Notifier {
+                fd: std::sync::atomic::AtomicI32::new(efd.into_raw_fd()),
+            }),
             events: RefCell::new(vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_CAP]),
             slots: RefCell::new(Vec::new()),
             registered: Cell::new(0),
@@ -227,11 +226,54 @@ impl Reactor {
         self.waiters.get() > 0
     }
 
+    /// In a child forked behind sprout's back (a plain `fork()`), rebuilds this hub's epoll
+    /// instance before it is used: one relaxed load when nothing was forked.
+    #[inline(always)]
+    fn check_fork(&self) {
+        if self.epoch.get() != crate::fork::epoch() {
+            crate::fork::rebuild_current_hub();
+        }
+    }
+
+    /// In a forked child: a new epoll instance and notifier eventfd with every registration
+    /// of this reactor re-created under its old key. The parent's instance is never touched
+    /// again (an `epoll_ctl` on it would change the parent's registrations).
+    pub(crate) fn rebuild_after_fork(&self) -> io::Result<()> {
+        self.epoch.set(crate::fork::epoch());
+        let (poller, efd) = new_poller()?;
+        let epfd = poller.as_raw_fd();
+        let old = self.poller.replace(poller);
+        self.epfd.set(epfd);
+        // `polling`'s Drop would delete its own fds from the shared instance: close only
+        // our copy of the old epoll fd and leak the old poller's other two fds.
+        let old_epfd = old.as_raw_fd();
+        std::mem::forget(old);
+        sys::close(old_epfd);
+        let old_efd = self
+            .notifier
+            .fd
+            .swap(efd.into_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+        sys::close(old_efd);
+        let mut slots = self.slots.borrow_mut();
+        for (fd, slot) in slots.iter_mut().enumerate() {
+            if slot.owner == Owner::Free {
+                continue;
+            }
+            let fd = fd as RawFd;
+            if sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, key(fd, slot.gen)).is_err() {
+                // Closed behind its owner's back: as if deregistered.
+                self.release(slot);
+            }
+        }
+        Ok(())
+    }
+
     /// Waits up to `timeout` for readiness, sets the ready bits of every fd reported and
     /// wakes its waiters.
     pub(crate) fn poll(&self, timeout: Option<Duration>) {
+        self.check_fork();
         let mut events = self.events.borrow_mut();
-        let n = match sys::epoll_wait(self.poller.as_raw_fd(), &mut events, timeout) {
+        let n = match sys::epoll_wait(self.epfd.get(), &mut events, timeout) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
             Err(e) => panic!("sprout: epoll_wait failed: {e}"),
@@ -242,7 +284,7 @@ impl Reactor {
             let bits = ev.events;
             if key == WAKE_KEY {
                 // Reset the counter; the hub drains the completion queue after this poll.
-                sys::eventfd_clear(self.notifier.fd.as_raw_fd());
+                sys::eventfd_clear(self.notifier.raw());
                 continue;
             }
             if key == polling_notify_key() {
@@ -321,7 +363,7 @@ impl Reactor {
             }
         }
         if matches!(slot.owner, Owner::Temp(_)) {
-            let _ = sys::epoll_del(self.poller.as_raw_fd(), fd);
+            let _ = sys::epoll_del(self.epfd.get(), fd);
             self.release(slot);
         }
         woken
@@ -330,6 +372,7 @@ impl Reactor {
     /// Adds `fd` to epoll for a [`Registration`]; `None` if epoll does not support it (a
     /// regular file, which is always ready).
     fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Option<u32>> {
+        self.check_fork();
         let raw = fd.as_raw_fd();
         let mut slots = self.slots.borrow_mut();
         let slot = slot_mut(&mut slots, raw);
@@ -340,7 +383,7 @@ impl Reactor {
             self.release(slot);
         }
         let gen = slot.gen.wrapping_add(1);
-        let epfd = self.poller.as_raw_fd();
+        let epfd = self.epfd.get();
         match sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, raw, INTEREST, key(raw, gen)) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
@@ -362,6 +405,7 @@ impl Reactor {
 
     /// Removes registration `gen` of `fd` from epoll, waking its waiters with an error.
     fn deregister(&self, fd: BorrowedFd<'_>, gen: u32) {
+        self.check_fork();
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(fd.as_raw_fd() as usize) else {
             return;
@@ -369,7 +413,7 @@ impl Reactor {
         if slot.gen != gen || slot.owner != Owner::Registration {
             return;
         }
-        let _ = sys::epoll_del(self.poller.as_raw_fd(), fd.as_raw_fd());
+        let _ = sys::epoll_del(self.epfd.get(), fd.as_raw_fd());
         self.release(slot);
     }
 
@@ -474,6 +518,7 @@ impl Reactor {
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<Result<(), Interrupt>> {
+        self.check_fork();
         let (gen, temp) = {
             let mut slots = self.slots.borrow_mut();
             let slot = slot_mut(&mut slots, fd);
@@ -487,7 +532,7 @@ impl Reactor {
                     let gen = slot.gen.wrapping_add(1);
                     // The entry is deleted when the last wait on it ends; one left behind by a
                     // closed fd only yields events the generation check ignores.
-                    let epfd = self.poller.as_raw_fd();
+                    let epfd = self.epfd.get();
                     match sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, key(fd, gen)) {
                         Ok(()) => {}
                         // Regular files cannot be polled: they are always ready.
@@ -514,6 +559,7 @@ impl Reactor {
 
     /// One [`wait_fd`] on a temporary registration ended; the last one out deletes it.
     fn leave_temp(&self, fd: RawFd, gen: u32) {
+        self.check_fork();
         let mut slots = self.slots.borrow_mut();
         let slot = &mut slots[fd as usize];
         if slot.gen != gen {
@@ -522,7 +568,7 @@ impl Reactor {
         match slot.owner {
             Owner::Temp(1) => {
                 // The fd may have been closed meanwhile (then epoll dropped it already).
-                let _ = sys::epoll_del(self.poller.as_raw_fd(), fd);
+                let _ = sys::epoll_del(self.epfd.get(), fd);
                 self.release(slot);
             }
             Owner::Temp(n) => slot.owner = Owner::Temp(n - 1),
@@ -585,15 +631,41 @@ const WAKE_KEY: u64 = u64::MAX - 1;
 
 /// Wakes a reactor's poll from any thread: an eventfd in that reactor's epoll set.
 pub(crate) struct Notifier {
-    /// The eventfd; bumped by `notify`, reset by the reactor's poll.
-    fd: OwnedFd,
+    /// The eventfd, owned (closed on drop); bumped by `notify`, reset by the reactor's poll,
+    /// replaced only in a forked child, where no other thread exists.
+    fd: std::sync::atomic::AtomicI32,
 }
 
 impl Notifier {
     /// Makes the reactor's current or next poll return.
     pub(crate) fn notify(&self) -> io::Result<()> {
-        sys::eventfd_bump(self.fd.as_raw_fd())
+        sys::eventfd_bump(self.raw())
     }
+
+    fn raw(&self) -> RawFd {
+        self.fd.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        // SAFETY: the notifier owns its eventfd; nothing else closes it.
+        drop(unsafe { OwnedFd::from_raw_fd(*self.fd.get_mut()) });
+    }
+}
+
+/// A new epoll instance (through `polling`) with a new notifier eventfd in it.
+fn new_poller() -> io::Result<(polling::Poller, OwnedFd)> {
+    let poller = polling::Poller::new()?;
+    let efd = sys::eventfd()?;
+    sys::epoll_ctl(
+        poller.as_raw_fd(),
+        libc::EPOLL_CTL_ADD,
+        efd.as_raw_fd(),
+        (libc::EPOLLIN | libc::EPOLLET) as u32,
+        WAKE_KEY,
+    )?;
+    Ok((poller, efd))
 }
 
 /// The key `polling` registers its own notifier (and timerfd) under.

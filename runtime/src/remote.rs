@@ -233,6 +233,14 @@ impl HubRemote {
         }
     }
 
+    /// In a forked child: starts a new shared half on next use. The old one is leaked: its
+    /// lock may be held by a thread that does not exist in the child.
+    pub(crate) fn after_fork(&self) {
+        if let Some(old) = self.shared.borrow_mut().take() {
+            std::mem::forget(old);
+        }
+    }
+
     /// At thread exit: closes the shared half (later posts are dropped) and forgets every
     /// registration.
     pub(crate) fn close(&self) {

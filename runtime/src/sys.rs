@@ -75,3 +75,9 @@ pub(crate) fn eventfd_clear(fd: RawFd) {
     let mut v: libc::eventfd_t = 0;
     let _ = syscall!(eventfd_read(fd, &mut v));
 }
+
+/// Closes `fd`, ignoring errors (for fds no `OwnedFd` owns: a forked child's copies of its
+/// parent's epoll and eventfd).
+pub(crate) fn close(fd: RawFd) {
+    let _ = syscall!(close(fd));
+}

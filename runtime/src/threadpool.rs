@@ -85,8 +85,7 @@
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -145,18 +144,65 @@ struct Pool {
     wake: Condvar,
     /// Maximum live workers; set by `set_max_threads` (or `set_resolver_threads_max`).
     max_threads: AtomicUsize,
+    /// The fork epoch this pool was made in (see `crate::fork`).
+    fork_epoch: u64,
 }
+
+/// The main pool. INVARIANT: null or a leaked `Box<Pool>`, never freed.
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The resolver lane. INVARIANT: as `POOL`.
+static RESOLVER: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
 
 /// The process's main thread pool.
 fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool::new("sprout-pool", DEFAULT_MAX_THREADS))
+    lane(&POOL, "sprout-pool", DEFAULT_MAX_THREADS)
 }
 
 /// The resolver lane.
 fn resolver_pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool::new("sprout-resolver", DEFAULT_RESOLVER_THREADS))
+    lane(&RESOLVER, "sprout-resolver", DEFAULT_RESOLVER_THREADS)
+}
+
+/// The pool in `slot`, made on first use and made again on the first use in a forked child
+/// (the parent's workers do not exist there; see `crate::fork`).
+#[inline]
+fn lane(slot: &'static AtomicPtr<Pool>, name: &'static str, default_max: usize) -> &'static Pool {
+    let p = slot.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: see the invariant on POOL and RESOLVER.
+        let pool = unsafe { &*p };
+        if pool.fork_epoch == crate::fork::epoch() {
+            return pool;
+        }
+    }
+    new_lane(slot, p, name, default_max)
+}
+
+/// Makes a pool (first use, or first use after a fork, carrying the old pool's maximum over)
+/// and installs it unless another thread got there first. An old pool is leaked.
+#[cold]
+fn new_lane(
+    slot: &'static AtomicPtr<Pool>,
+    old: *mut Pool,
+    name: &'static str,
+    default_max: usize,
+) -> &'static Pool {
+    crate::fork::install();
+    // SAFETY: see the invariant on POOL and RESOLVER.
+    let max = unsafe { old.as_ref() }.map_or(default_max, |p| p.max_threads.load(Ordering::Relaxed));
+    let fresh = Box::into_raw(Box::new(Pool::new(name, max)));
+    match slot.compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just leaked, never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(current) => {
+            // SAFETY: `fresh` was never shared; `current` is a leaked pool (see POOL).
+            unsafe {
+                drop(Box::from_raw(fresh));
+                &*current
+            }
+        }
+    }
 }
 
 /// The idle timeout both lanes use, in milliseconds; set by `set_idle_timeout`.
@@ -175,6 +221,7 @@ impl Pool {
             }),
             wake: Condvar::new(),
             max_threads: AtomicUsize::new(max_threads),
+            fork_epoch: crate::fork::epoch(),
         }
     }
 

@@ -256,6 +256,21 @@ impl Server {
         self.stream.serve_forever()
     }
 
+    /// Serves until the process gets `SIGTERM` or `SIGINT`, then stops gracefully with
+    /// [`stop`](Self::stop)`(grace)` and returns (see `StreamServer::serve_until_signal`).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start) and `sprout::signal_handler`.
+    pub fn serve_until_signal(&self, grace: Duration) -> io::Result<()> {
+        let stop_on = |sig| {
+            let server = self.clone();
+            crate::signal::signal_handler(sig, move || server.stop(grace))
+        };
+        let _term = stop_on(libc::SIGTERM)?;
+        let _int = stop_on(libc::SIGINT)?;
+        self.serve_forever()
+    }
+
     /// Stops gracefully: stops accepting, closes the connections that wait for a request,
     /// lets requests in flight finish for up to `timeout` (their responses say
     /// `Connection: close`), then kills what is left.

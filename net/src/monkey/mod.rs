@@ -138,4 +138,5 @@ mod real;
 mod sleep;
 
 pub use bookkeeping::unmanage;
+pub(crate) use patch::resume_after_fork;
 pub use patch::{is_patched, patch_all, PATCHED};

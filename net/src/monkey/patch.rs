@@ -120,3 +120,9 @@ pub fn is_patched() -> bool {
 extern "C" fn forked_child() {
     let _ = MODE.compare_exchange(ON, CHILD, Ordering::Relaxed, Ordering::Relaxed);
 }
+
+/// In a child forked by `sprout::fork` from a patched process, whose hub has been rebuilt on
+/// an epoll instance of its own: the hooks cooperate again (and `is_patched` says so).
+pub(crate) fn resume_after_fork() {
+    let _ = MODE.compare_exchange(CHILD, ON, Ordering::AcqRel, Ordering::Relaxed);
+}
