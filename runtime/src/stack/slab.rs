@@ -320,9 +320,7 @@ fn headroom(
     if !fits(est) {
         let per = match mode {
             GuardMode::GuardRegion => "guard regions cost no entry of their own",
-            GuardMode::Mprotect => {
-                "each mprotect-guarded stack takes two entries (this kernel has no guard regions)"
-            }
+            GuardMode::Mprotect => "in the mprotect guard mode each stack takes two entries",
         };
         return Err(io::Error::new(
             io::ErrorKind::OutOfMemory,
