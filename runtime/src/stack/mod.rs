@@ -219,11 +219,11 @@ impl PooledStack {
     /// # Errors
     /// When a new stack is needed and the headroom checks, the cap, or the kernel refuse it.
     pub(crate) fn take(size: usize) -> io::Result<PooledStack> {
-        let size = class_size(size);
+        let size = class_size(size)?;
         // The last stack given back, if it has the right size: spawn, finish, spawn again
         // reuses it without touching the pool.
         if let Some(stack) = LAST.with(Cell::take) {
-            if stack.raw.size == size {
+            if stack.raw.size() == size {
                 return Ok(stack);
             }
             stack.recycle_to_local();
@@ -277,14 +277,9 @@ impl PooledStack {
         raw
     }
 
-    /// The usable size of this stack.
-    pub(crate) fn size(&self) -> usize {
-        self.raw.size
-    }
-
-    /// The guard page's address range `[lo, hi)`.
-    pub(crate) fn guard(&self) -> (usize, usize) {
-        (self.raw.lo, self.raw.lo + page_size())
+    /// The slot this stack occupies (for the overflow record).
+    pub(crate) fn raw(&self) -> RawStack {
+        self.raw
     }
 }
 
@@ -305,14 +300,23 @@ unsafe impl corosensei::stack::Stack for PooledStack {
     }
     #[inline]
     fn limit(&self) -> corosensei::stack::StackPointer {
-        corosensei::stack::StackPointer::new(self.raw.lo).expect("a mapped address")
+        corosensei::stack::StackPointer::new(self.raw.lo()).expect("a mapped address")
     }
 }
 
 /// The usable size a request for `size` bytes gets: whole pages, at least corosensei's minimum.
-fn class_size(size: usize) -> usize {
+///
+/// # Errors
+/// `InvalidInput` for more than 1 TiB.
+fn class_size(size: usize) -> io::Result<usize> {
     let page = page_size();
-    size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page
+    if size > slab::max_stack_size() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a greenlet stack of {size} bytes is larger than the 1 TiB sprout supports"),
+        ));
+    }
+    Ok(size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page)
 }
 
 /// Idle stacks of one thread, by size.
@@ -330,7 +334,7 @@ impl Local {
     }
 
     fn push(&mut self, stack: PooledStack) {
-        let size = stack.raw.size;
+        let size = stack.raw.size();
         let i = match self.buckets.iter().position(|(s, _)| *s == size) {
             Some(i) => i,
             None => {

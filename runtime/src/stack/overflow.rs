@@ -8,7 +8,8 @@
 use std::cell::Cell;
 use std::sync::Once;
 
-use super::page_size;
+use super::slab::RawStack;
+use super::{page_size, PooledStack};
 
 thread_local! {
     /// What the overflow handler needs to know about the greenlet running on this thread,
@@ -22,16 +23,23 @@ thread_local! {
 /// while a suspended greenlet is unwound by a drop).
 #[derive(Clone)]
 pub(crate) struct StackInfo {
-    /// Guard page start.
-    pub(crate) guard_lo: usize,
-    /// Guard page end (exclusive).
-    pub(crate) guard_hi: usize,
-    /// Usable stack size in bytes.
-    pub(crate) size: usize,
+    /// The stack: its guard page and usable size.
+    stack: RawStack,
     /// Greenlet id, printed when it has no name.
-    pub(crate) id: u64,
+    id: u64,
     /// Greenlet name, if any.
-    pub(crate) name: Option<Box<str>>,
+    name: Option<Box<str>>,
+}
+
+impl StackInfo {
+    /// The record for greenlet `id` (named `name`) running on `stack`.
+    pub(crate) fn new(stack: &PooledStack, id: u64, name: Option<Box<str>>) -> StackInfo {
+        StackInfo {
+            stack: stack.raw(),
+            id,
+            name,
+        }
+    }
 }
 
 /// Marks `info` as the stack now running on this thread; returns the previous one to restore.
@@ -127,7 +135,8 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
         // the whole resume (see `StackInfo`).
         let s = unsafe { &*running };
         // A large frame can step over the guard page by up to a page with stack probes.
-        if addr >= s.guard_lo.saturating_sub(page_size()) && addr < s.guard_hi {
+        let guard_lo = s.stack.lo();
+        if addr >= guard_lo.saturating_sub(page_size()) && addr < guard_lo + page_size() {
             report_overflow(s);
         }
     }
@@ -181,7 +190,7 @@ fn report_overflow(s: &StackInfo) -> ! {
         }
     }
     w.put(b" with a stack of ");
-    w.num(s.size as u64);
+    w.num(s.stack.size() as u64);
     w.put(b" bytes; raise its stack size (Builder::stack_size). Aborting.\n");
     let len = w.len;
     // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is a valid local.

@@ -33,19 +33,44 @@ const MAX_SLAB_BYTES: usize = 1 << 30;
 const MAX_SLAB_STACKS_MPROTECT: usize = 64;
 
 /// A carved stack slot, owned by whoever holds it.
+///
+/// Packed into one word (every greenlet record holds one, twice): the slot's page number in
+/// the high 36 bits (user addresses are below 2^48), its usable size in pages in the low 28
+/// (stacks up to 1 TiB; [`RawStack::new`] refuses more).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawStack {
-    /// Start of the slot: the guard page's first byte.
-    pub(crate) lo: usize,
-    /// Usable bytes above the guard page (a multiple of the page size).
-    pub(crate) size: usize,
-}
+pub(crate) struct RawStack(std::num::NonZeroU64);
+
+/// Bits of [`RawStack`] that hold the size in pages.
+const SIZE_BITS: u32 = 28;
 
 impl RawStack {
+    /// The slot at `lo` (page-aligned, nonzero) with `size` usable bytes (whole pages).
+    pub(crate) fn new(lo: usize, size: usize) -> RawStack {
+        let page = page_size();
+        debug_assert!(lo % page == 0 && size % page == 0 && size / page < 1 << SIZE_BITS);
+        let packed = ((lo / page) as u64) << SIZE_BITS | (size / page) as u64;
+        RawStack(std::num::NonZeroU64::new(packed).expect("a mapped slot is not at address 0"))
+    }
+
+    /// Start of the slot: the guard page's first byte.
+    pub(crate) fn lo(self) -> usize {
+        (self.0.get() >> SIZE_BITS) as usize * page_size()
+    }
+
+    /// Usable bytes above the guard page.
+    pub(crate) fn size(self) -> usize {
+        (self.0.get() & ((1 << SIZE_BITS) - 1)) as usize * page_size()
+    }
+
     /// One past the highest usable byte: where the stack starts growing down from.
     pub(crate) fn base(self) -> usize {
-        self.lo + page_size() + self.size
+        self.lo() + page_size() + self.size()
     }
+}
+
+/// The largest usable stack size a [`RawStack`] can describe.
+pub(crate) fn max_stack_size() -> usize {
+    ((1usize << SIZE_BITS) - 1) * page_size()
 }
 
 /// One mapping of `cap` slots.
@@ -173,10 +198,7 @@ pub(crate) fn take(size: usize, want: usize, out: &mut Vec<RawStack>) -> io::Res
                     if pass == 0 {
                         g.warm -= 1;
                     }
-                    out.push(RawStack {
-                        lo: lo + i as usize * slot_len(size),
-                        size,
-                    });
+                    out.push(RawStack::new(lo + i as usize * slot_len(size), size));
                 }
                 if out.len() == want {
                     return Ok(());
@@ -215,15 +237,12 @@ fn carve(g: &mut Global, ci: usize, mode: GuardMode) -> io::Result<RawStack> {
         None => new_slab(g, ci, mode)?,
     };
     let slab = g.classes[ci].slabs.get_mut(&lo).expect("slab just found");
-    let stack = RawStack {
-        lo: lo + slab.carved * slot,
-        size,
-    };
+    let stack = RawStack::new(lo + slab.carved * slot, size);
     let guarded = match mode {
-        GuardMode::GuardRegion => madvise(stack.lo, page, MADV_GUARD_INSTALL),
+        GuardMode::GuardRegion => madvise(stack.lo(), page, MADV_GUARD_INSTALL),
         // SAFETY: the guard page lies inside this slab's own mapping, which nothing uses yet.
         GuardMode::Mprotect => crate::sys::syscall!(mprotect(
-            stack.lo as *mut libc::c_void,
+            stack.lo() as *mut libc::c_void,
             page,
             libc::PROT_NONE
         ))
@@ -386,14 +405,15 @@ pub(crate) fn give_back(stacks: &[RawStack]) {
     let mut g = GLOBAL.lock();
     let g = &mut *g;
     for s in stacks {
-        let ci = class_index(&mut g.classes, s.size);
+        let (s_lo, size) = (s.lo(), s.size());
+        let ci = class_index(&mut g.classes, size);
         let (&lo, slab) = g.classes[ci]
             .slabs
-            .range_mut(..=s.lo)
+            .range_mut(..=s_lo)
             .next_back()
             .expect("a returned stack belongs to a mapped slab");
-        debug_assert!(s.lo < lo + slab.len);
-        slab.warm.push(((s.lo - lo) / slot_len(s.size)) as u32);
+        debug_assert!(s_lo < lo + slab.len);
+        slab.warm.push(((s_lo - lo) / slot_len(size)) as u32);
         slab.out -= 1;
         if slab.out == 0 {
             g.empty_slabs += 1;
