@@ -1,11 +1,15 @@
 //! The hub's deadline queue: one per hub, no timer thread.
 //!
-//! Entries are keyed by `(deadline, sequence)` in a B-tree, so arming, cancelling and popping
-//! the earliest are all O(log n), and two entries with the same deadline fire in arming order.
+//! A binary min-heap of `(deadline, arming number)` with an index into a slot table that holds
+//! each timer's action and its position in the heap, so arming, cancelling and popping the
+//! earliest are all O(log n), and two entries with the same deadline fire in arming order.
+//!
+//! It is compact because a hub with a million parked sleepers holds a million timers: 16 bytes
+//! per heap entry and 32 per slot (a B-tree of `(Instant, u64)` keys spent about 90).
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::task::Task;
 use crate::waiter::{Reason, Waker};
@@ -36,48 +40,210 @@ impl TimerAction {
 }
 
 /// A handle to an armed timer, for cancelling it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct TimerKey(Instant, u64);
+///
+/// It names a slot and the arming number of the timer that took it; a handle whose timer fired
+/// or was cancelled matches no armed timer (unless the hub armed 2^32 timers in between and the
+/// slot came round to the same number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    /// Index into `TimerQueue::slots`.
+    slot: u32,
+    /// The arming number of the timer the handle was made for.
+    seq: u32,
+}
+
+/// One heap entry: when, in which arming order, and where the action is.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Deadline in nanoseconds since [`epoch`].
+    at: u64,
+    /// Arming number; orders equal deadlines (compared with wrap-around).
+    seq: u32,
+    /// Index into `TimerQueue::slots`.
+    slot: u32,
+}
+
+impl Entry {
+    /// Whether `self` fires before `other`.
+    #[inline]
+    fn before(&self, other: &Entry) -> bool {
+        self.at < other.at || (self.at == other.at && (self.seq.wrapping_sub(other.seq) as i32) < 0)
+    }
+}
+
+/// A timer's action and where its entry is in the heap.
+struct Slot {
+    /// The action; `None` while the slot is free.
+    action: Option<TimerAction>,
+    /// Position of this slot's entry in the heap while armed; the next free slot while free.
+    pos: u32,
+    /// Arming number of the timer in this slot (see [`TimerKey`]).
+    seq: u32,
+}
+
+/// No next free slot.
+const NONE: u32 = u32::MAX;
 
 /// The queue itself.
-#[derive(Default)]
 pub(crate) struct TimerQueue {
-    /// Armed timers in firing order.
-    map: BTreeMap<TimerKey, TimerAction>,
-    /// Next sequence number; makes keys unique and ties FIFO.
-    seq: u64,
+    /// Armed timers, a binary min-heap by [`Entry::before`].
+    heap: Vec<Entry>,
+    /// Actions and heap positions, indexed by `Entry::slot`.
+    slots: Vec<Slot>,
+    /// First free slot, chained through `Slot::pos`; `NONE` if none.
+    free: u32,
+    /// Next arming number.
+    seq: u32,
+}
+
+impl Default for TimerQueue {
+    fn default() -> Self {
+        TimerQueue {
+            heap: Vec::new(),
+            slots: Vec::new(),
+            free: NONE,
+            seq: 0,
+        }
+    }
+}
+
+/// The instant deadlines are counted from (the first use in this process).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `t` in nanoseconds since [`epoch`] (0 before it; saturating after 584 years).
+fn nanos(t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl TimerQueue {
     /// Arms a timer.
     pub(crate) fn insert(&mut self, deadline: Instant, action: TimerAction) -> TimerKey {
-        self.seq += 1;
-        let key = TimerKey(deadline, self.seq);
-        self.map.insert(key, action);
-        key
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let pos = self.heap.len() as u32;
+        let slot = if self.free != NONE {
+            let i = self.free;
+            let s = &mut self.slots[i as usize];
+            self.free = s.pos;
+            *s = Slot {
+                action: Some(action),
+                pos,
+                seq,
+            };
+            i
+        } else {
+            self.slots.push(Slot {
+                action: Some(action),
+                pos,
+                seq,
+            });
+            (self.slots.len() - 1) as u32
+        };
+        self.heap.push(Entry {
+            at: nanos(deadline),
+            seq,
+            slot,
+        });
+        self.sift_up(pos as usize);
+        TimerKey { slot, seq }
     }
 
     /// Disarms a timer; returns its action if it had not fired.
     pub(crate) fn cancel(&mut self, key: TimerKey) -> Option<TimerAction> {
-        self.map.remove(&key)
+        let s = self.slots.get(key.slot as usize)?;
+        if s.seq != key.seq || s.action.is_none() {
+            return None;
+        }
+        let pos = s.pos as usize;
+        Some(self.remove_at(pos))
     }
 
     /// The earliest deadline, if any timer is armed.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.map.first_key_value().map(|(k, _)| k.0)
+        self.heap
+            .first()
+            .map(|e| epoch() + Duration::from_nanos(e.at))
     }
 
     /// Removes and returns the earliest timer if its deadline is at or before `now`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<TimerAction> {
-        match self.map.first_entry() {
-            Some(e) if e.key().0 <= now => Some(e.remove()),
+        match self.heap.first() {
+            Some(e) if e.at <= nanos(now) => Some(self.remove_at(0)),
             _ => None,
         }
     }
 
     /// Whether no timer is armed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.heap.is_empty()
+    }
+
+    /// Takes the entry at heap position `pos` out, frees its slot, returns its action.
+    fn remove_at(&mut self, pos: usize) -> TimerAction {
+        let removed = self.heap.swap_remove(pos);
+        if pos < self.heap.len() {
+            self.slots[self.heap[pos].slot as usize].pos = pos as u32;
+            if pos > 0 && self.heap[pos].before(&self.heap[(pos - 1) / 2]) {
+                self.sift_up(pos);
+            } else {
+                self.sift_down(pos);
+            }
+        }
+        let s = &mut self.slots[removed.slot as usize];
+        let action = s.action.take().expect("an armed slot has an action");
+        s.pos = self.free;
+        self.free = removed.slot;
+        if self.heap.is_empty() && self.slots.len() > 1024 {
+            // After a burst: give the slot table back. Old keys then match nothing but a
+            // slot re-armed with their very arming number (see `TimerKey`).
+            self.slots = Vec::new();
+            self.free = NONE;
+            self.heap.shrink_to(1024);
+        }
+        action
+    }
+
+    fn sift_up(&mut self, mut pos: usize) {
+        let e = self.heap[pos];
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if !e.before(&self.heap[parent]) {
+                break;
+            }
+            self.heap[pos] = self.heap[parent];
+            self.slots[self.heap[pos].slot as usize].pos = pos as u32;
+            pos = parent;
+        }
+        self.heap[pos] = e;
+        self.slots[e.slot as usize].pos = pos as u32;
+    }
+
+    fn sift_down(&mut self, mut pos: usize) {
+        let e = self.heap[pos];
+        let n = self.heap.len();
+        loop {
+            let left = 2 * pos + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && self.heap[right].before(&self.heap[left]) {
+                right
+            } else {
+                left
+            };
+            if !self.heap[child].before(&e) {
+                break;
+            }
+            self.heap[pos] = self.heap[child];
+            self.slots[self.heap[pos].slot as usize].pos = pos as u32;
+            pos = child;
+        }
+        self.heap[pos] = e;
+        self.slots[e.slot as usize].pos = pos as u32;
     }
 }
 
@@ -98,15 +264,73 @@ mod tests {
         let late = q.insert(t0 + Duration::from_millis(20), mk());
         let a = q.insert(t0 + Duration::from_millis(10), mk());
         let b = q.insert(t0 + Duration::from_millis(10), mk());
-        assert!(a < b && b < late);
         assert_eq!(q.next_deadline(), Some(t0 + Duration::from_millis(10)));
         assert!(q.cancel(a).is_some());
         assert!(q.cancel(a).is_none());
         assert!(q.pop_expired(t0).is_none());
         assert!(q.pop_expired(t0 + Duration::from_millis(15)).is_some());
         assert!(q.pop_expired(t0 + Duration::from_millis(15)).is_none());
-        assert_eq!(q.map.len(), 1);
+        assert!(q.cancel(b).is_none(), "b fired");
+        assert_eq!(q.heap.len(), 1);
         assert!(q.pop_expired(t0 + Duration::from_millis(20)).is_some());
         assert!(q.is_empty());
+        assert!(q.cancel(late).is_none());
+    }
+
+    #[test]
+    fn matches_a_sorted_model_under_random_arming_and_cancelling() {
+        let mut q = TimerQueue::default();
+        let t0 = Instant::now();
+        let root = Task::new_root();
+        // (deadline ms, arming index, key) of armed timers; a simple LCG picks the steps.
+        let mut model: Vec<(u64, u64, TimerKey)> = Vec::new();
+        let mut fired_keys = Vec::new();
+        let mut x: u64 = 12345;
+        let mut rand = move |n: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        for i in 0..20_000u64 {
+            match rand(3) {
+                0 | 1 => {
+                    let ms = rand(50);
+                    let id = i;
+                    let key = q.insert(
+                        t0 + Duration::from_millis(ms),
+                        TimerAction::Scope {
+                            task: root.clone(),
+                            id,
+                        },
+                    );
+                    model.push((ms, i, key));
+                }
+                _ if !model.is_empty() => {
+                    let k = rand(model.len() as u64) as usize;
+                    let (_, _, key) = model.swap_remove(k);
+                    assert!(q.cancel(key).is_some());
+                    assert!(q.cancel(key).is_none());
+                }
+                _ => {}
+            }
+            if rand(10) == 0 {
+                // Fire everything due at a random time; compare the order with the model.
+                let now_ms = rand(50);
+                model.sort_by_key(|m| (m.0, m.1));
+                let due: Vec<_> = model.iter().filter(|m| m.0 <= now_ms).copied().collect();
+                model.retain(|m| m.0 > now_ms);
+                for (_, i, key) in due {
+                    match q.pop_expired(t0 + Duration::from_millis(now_ms)) {
+                        Some(TimerAction::Scope { id, .. }) => assert_eq!(id, i),
+                        _ => panic!("timer {i} did not fire"),
+                    }
+                    fired_keys.push(key);
+                }
+                assert!(q.pop_expired(t0 + Duration::from_millis(now_ms)).is_none());
+                for key in fired_keys.drain(..) {
+                    assert!(q.cancel(key).is_none(), "a fired timer cannot be cancelled");
+                }
+            }
+            assert_eq!(q.heap.len(), model.len());
+        }
     }
 }
