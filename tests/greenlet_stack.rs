@@ -169,5 +169,8 @@ fn running_out_of_memory_maps_is_a_clear_error() {
         stdout.contains("CHILD-ERROR") && stdout.contains("vm.max_map_count"),
         "{stdout}"
     );
-    assert!(stdout.contains("CHILD-OK job=42 alloc=104857600"), "{stdout}");
+    assert!(
+        stdout.contains("CHILD-OK job=42 alloc=104857600"),
+        "{stdout}"
+    );
 }

@@ -28,16 +28,19 @@ fn sleep_many_reports_maps_and_honours_secs() {
     let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         keys,
-        ["count", "wall_ms", "rss_per_greenlet_bytes", "threads", "maps"]
+        [
+            "count",
+            "wall_ms",
+            "rss_per_greenlet_bytes",
+            "threads",
+            "maps"
+        ]
     );
     let get = |k: &str| fields.iter().find(|(key, _)| *key == k).unwrap().1;
     assert_eq!(get("count"), 20_000);
     assert_eq!(get("threads"), 1);
     // Every greenlet slept its 2 s, overlapped: far below the 40,000 s in sequence.
-    assert!(
-        get("wall_ms") >= 2000 && get("wall_ms") < 20_000,
-        "{text}"
-    );
+    assert!(get("wall_ms") >= 2000 && get("wall_ms") < 20_000, "{text}");
     if sprout::stack::guard_mode() == sprout::stack::GuardMode::GuardRegion {
         // 20,000 guarded stacks with per-stack guards would be 40,000 entries.
         assert!(get("maps") < 1000, "{text}");

@@ -50,12 +50,18 @@ fn check_child(name: &str, env: &[(&str, &str)], error_mentions: &str) {
     let out = support::run_self(name, &all);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child must exit 0: {stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "child must exit 0: {stdout}\n{stderr}"
+    );
     assert!(
         stdout.contains("CHILD-ERROR") && stdout.contains(error_mentions),
         "{stdout}"
     );
-    assert!(stdout.contains("CHILD-OK job=42 alloc=104857600"), "{stdout}");
+    assert!(
+        stdout.contains("CHILD-OK job=42 alloc=104857600"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -75,10 +81,7 @@ fn a_stack_cap_gives_a_clear_error_and_the_process_lives_on() {
     println!("CHILD-ERROR after {}: {err}", keep.len());
     // `sprout::spawn` reports the same error as a panic.
     let panic = std::panic::catch_unwind(|| sprout::spawn(|| ())).unwrap_err();
-    let msg = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("set_max_stacks"), "{msg}");
     still_alive_at_the_limit(keep);
 }
@@ -86,11 +89,7 @@ fn a_stack_cap_gives_a_clear_error_and_the_process_lives_on() {
 #[test]
 fn the_address_space_limit_leaves_headroom() {
     if std::env::var_os("SPROUT_CHILD").is_none() {
-        check_child(
-            "the_address_space_limit_leaves_headroom",
-            &[],
-            "RLIMIT_AS",
-        );
+        check_child("the_address_space_limit_leaves_headroom", &[], "RLIMIT_AS");
         return;
     }
     // A real kernel limit: 3 GiB more address space than the process uses now.

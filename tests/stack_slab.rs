@@ -99,7 +99,11 @@ fn the_mprotect_fallback_guards_every_stack_with_two_map_entries() {
     // The stacks are reused, and trim gives the map entries back with the slabs.
     let mapped = stack::mapped_stacks();
     park_many(2_000);
-    assert_eq!(stack::mapped_stacks(), mapped, "second round reused the stacks");
+    assert_eq!(
+        stack::mapped_stacks(),
+        mapped,
+        "second round reused the stacks"
+    );
     stack::trim();
     assert_eq!(stack::stats().stacks, 0, "{:?}", stack::stats());
     assert!(maps_count() < before + 20, "{before} -> {}", maps_count());

@@ -326,7 +326,9 @@ mod tests {
         let mut fired_keys = Vec::new();
         let mut x: u64 = 12345;
         let mut rand = move |n: u64| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 33) % n
         };
         for i in 0..20_000u64 {

@@ -200,7 +200,13 @@ pub fn pooled_stacks() -> usize {
         l.set(s);
         n
     });
-    let local = LOCAL.with(|p| p.borrow().buckets.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let local = LOCAL.with(|p| {
+        p.borrow()
+            .buckets
+            .iter()
+            .map(|(_, v)| v.len())
+            .sum::<usize>()
+    });
     last + local + slab::counters().1
 }
 
@@ -372,7 +378,11 @@ impl Drop for Local {
 /// Moves this thread's warm pool (and its last-stack slot) to the process-wide pool.
 fn flush_local() {
     let mut all: Vec<RawStack> = LOCAL
-        .try_with(|p| p.try_borrow_mut().map(|mut p| p.drain()).unwrap_or_default())
+        .try_with(|p| {
+            p.try_borrow_mut()
+                .map(|mut p| p.drain())
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     if let Ok(Some(s)) = LAST.try_with(Cell::take) {
         all.push(s.into_raw());

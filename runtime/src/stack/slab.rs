@@ -95,6 +95,8 @@ struct Class {
     size: usize,
     /// Slabs keyed by start address (so a returned stack finds its slab).
     slabs: BTreeMap<usize, Slab>,
+    /// The slab new stacks were last carved from (a hint: it may be full or gone).
+    carving: usize,
 }
 
 /// Process-wide pool state, behind [`GLOBAL`].
@@ -227,15 +229,20 @@ fn carve(g: &mut Global, ci: usize, mode: GuardMode) -> io::Result<RawStack> {
     }
     let slot = slot_len(size);
     let page = page_size();
-    let has_room = g.classes[ci]
-        .slabs
-        .iter()
-        .find(|(_, s)| s.carved < s.cap)
-        .map(|(&lo, _)| lo);
+    let class = &g.classes[ci];
+    let has_room = match class.slabs.get(&class.carving) {
+        Some(s) if s.carved < s.cap => Some(class.carving),
+        _ => class
+            .slabs
+            .iter()
+            .find(|(_, s)| s.carved < s.cap)
+            .map(|(&lo, _)| lo),
+    };
     let lo = match has_room {
         Some(lo) => lo,
         None => new_slab(g, ci, mode)?,
     };
+    g.classes[ci].carving = lo;
     let slab = g.classes[ci].slabs.get_mut(&lo).expect("slab just found");
     let stack = RawStack::new(lo + slab.carved * slot, size);
     let guarded = match mode {
@@ -509,6 +516,7 @@ fn class_index(classes: &mut Vec<Class>, size: usize) -> usize {
             classes.push(Class {
                 size,
                 slabs: BTreeMap::new(),
+                carving: 0,
             });
             classes.len() - 1
         }
