@@ -225,10 +225,16 @@ impl PooledStack {
     /// # Errors
     /// When a new stack is needed and the headroom checks, the cap, or the kernel refuse it.
     pub(crate) fn take(size: usize) -> io::Result<PooledStack> {
-        let size = class_size(size)?;
         // The last stack given back, if it has the right size: spawn, finish, spawn again
-        // reuses it without touching the pool.
-        if let Some(stack) = LAST.with(Cell::take) {
+        // reuses it without touching the pool (a size in whole pages needs no rounding).
+        let last = LAST.with(Cell::take);
+        if let Some(stack) = &last {
+            if stack.raw.size() == size {
+                return Ok(last.expect("checked above"));
+            }
+        }
+        let size = class_size(size)?;
+        if let Some(stack) = last {
             if stack.raw.size() == size {
                 return Ok(stack);
             }
