@@ -216,6 +216,8 @@ pub fn pooled_stacks() -> usize {
 pub(crate) struct PooledStack {
     /// The slot: guard page, then `size` usable bytes.
     raw: RawStack,
+    /// `raw.base()`, kept unpacked: corosensei asks for it on every resume.
+    base: corosensei::stack::StackPointer,
 }
 
 impl PooledStack {
@@ -252,13 +254,11 @@ impl PooledStack {
         overflow::install_overflow_handler();
         let mut got = Vec::with_capacity(REFILL);
         slab::take(size, REFILL, &mut got)?;
-        let first = PooledStack {
-            raw: got.pop().expect("take returns a stack or an error"),
-        };
+        let first = PooledStack::from_raw(got.pop().expect("take returns a stack or an error"));
         LOCAL.with(|p| {
             let mut p = p.borrow_mut();
             for raw in got {
-                p.push(PooledStack { raw });
+                p.push(PooledStack::from_raw(raw));
             }
         });
         Ok(first)
@@ -280,6 +280,14 @@ impl PooledStack {
             Ok(mut p) => p.push(self),
             Err(_) => drop(self),
         });
+    }
+
+    /// Puts a slot taken from the process-wide pool on loan.
+    fn from_raw(raw: RawStack) -> PooledStack {
+        PooledStack {
+            raw,
+            base: corosensei::stack::StackPointer::new(raw.base()).expect("a mapped address"),
+        }
     }
 
     /// Ends the loan without returning the stack anywhere.
@@ -308,7 +316,7 @@ impl Drop for PooledStack {
 unsafe impl corosensei::stack::Stack for PooledStack {
     #[inline]
     fn base(&self) -> corosensei::stack::StackPointer {
-        corosensei::stack::StackPointer::new(self.raw.base()).expect("a mapped address")
+        self.base
     }
     #[inline]
     fn limit(&self) -> corosensei::stack::StackPointer {
