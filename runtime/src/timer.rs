@@ -85,6 +85,9 @@ struct Slot {
 /// deep as a binary one.
 const ARITY: usize = 4;
 
+/// Slots kept when the queue empties after a burst (2 MiB of slots and heap).
+const KEEP_SLOTS: usize = 1 << 16;
+
 /// No next free slot.
 const NONE: u32 = u32::MAX;
 
@@ -210,12 +213,13 @@ impl TimerQueue {
         let action = s.action.take().expect("an armed slot has an action");
         s.pos = self.free;
         self.free = removed.slot;
-        if self.heap.is_empty() && self.slots.len() > 1024 {
-            // After a burst: give the slot table back. Old keys then match nothing but a
-            // slot re-armed with their very arming number (see `TimerKey`).
+        if self.heap.is_empty() && self.slots.len() > KEEP_SLOTS {
+            // After a large burst: give the tables back (smaller ones are kept, so a hub that
+            // arms thousands of timers per pass does not regrow them every pass). Old keys then
+            // match nothing but a slot re-armed with their very arming number (see `TimerKey`).
             self.slots = Vec::new();
             self.free = NONE;
-            self.heap.shrink_to(1024);
+            self.heap.shrink_to(KEEP_SLOTS);
         }
         action
     }
@@ -373,5 +377,36 @@ mod tests {
             }
             assert_eq!(q.heap.len(), model.len());
         }
+    }
+
+    #[test]
+    fn a_large_burst_gives_its_tables_back_and_old_keys_stay_dead() {
+        let mut q = TimerQueue::default();
+        let t0 = Instant::now();
+        let root = Task::new_root();
+        let n = KEEP_SLOTS as u64 + 10;
+        let keys: Vec<TimerKey> = (0..n)
+            .map(|i| {
+                q.insert(
+                    t0 + Duration::from_micros(i),
+                    TimerAction::Scope {
+                        task: root.clone(),
+                        id: i,
+                    },
+                )
+            })
+            .collect();
+        let later = t0 + Duration::from_secs(1);
+        for i in 0..n {
+            match q.pop_expired(later) {
+                Some(TimerAction::Scope { id, .. }) => assert_eq!(id, i),
+                _ => panic!("timer {i} missing"),
+            }
+        }
+        assert!(q.is_empty());
+        assert!(q.slots.is_empty(), "the slot table was released");
+        let fresh = q.insert(later, TimerAction::Scope { task: root, id: 0 });
+        assert!(keys.iter().all(|&k| k == fresh || q.cancel(k).is_none()));
+        assert!(q.cancel(fresh).is_some());
     }
 }
