@@ -165,3 +165,16 @@ fn the_idle_budget_unmaps_whole_slabs() {
     assert_eq!(stack::stats().stacks, 0, "{:?}", stack::stats());
     println!("CHILD-DONE");
 }
+
+#[test]
+fn an_impossible_stack_size_is_an_error_not_a_crash() {
+    let err = sprout::Builder::new()
+        .stack_size(usize::MAX)
+        .spawn(|| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("1 TiB"), "{err}");
+    // Tiny sizes are rounded up to a page and work.
+    let h = sprout::Builder::new().stack_size(1).spawn(|| 7).unwrap();
+    assert_eq!(h.join().unwrap(), 7);
+}
