@@ -42,7 +42,9 @@
 //!
 //! The process-wide pool keeps at most [`idle_budget`] idle stacks (default
 //! [`DEFAULT_IDLE_BUDGET`], set with [`set_idle_budget`]). Beyond it, slabs whose every stack is
-//! idle are unmapped, and the pages of further idle stacks are released with `MADV_FREE`.
+//! idle are unmapped; once more than twice the budget of idle stacks still hold pages (stacks
+//! scattered over slabs that are partly in use), those beyond the budget are released with
+//! `MADV_FREE`.
 //! [`trim`] releases everything idle now: whole idle slabs are unmapped, other idle stacks'
 //! pages dropped with `MADV_DONTNEED`. Each thread's own warm pool (at most 65 stacks per size)
 //! returns to the process-wide pool when it overflows or when the thread exits.
