@@ -1,21 +1,24 @@
-//! Spawns N greenlets that each sleep one second, on one OS thread.
+//! Spawns N greenlets that each sleep S seconds, on one OS thread.
 //!
-//! Run: `cargo run --release --example sleep_many -- --count 10000`
+//! Run: `cargo run --release --example sleep_many -- --count 1000000 --secs 10`
 //!
-//! Prints one line: `count=N wall_ms=W rss_per_greenlet_bytes=B threads=T`, where B is the
-//! growth of the process's resident memory while all N greenlets are parked, divided by N,
-//! and T is the number of OS threads of the process at that moment. If the kernel refuses a
-//! stack (see `vm.max_map_count` in the README), it prints the error and exits with code 1.
+//! Prints one line: `count=N wall_ms=W rss_per_greenlet_bytes=B threads=T maps=M`, where B is
+//! the growth of the process's resident memory while all N greenlets are parked, divided by N;
+//! T is the number of OS threads of the process and M the number of lines of
+//! `/proc/self/maps` at that moment. `--secs` defaults to 1 and `--count` to 10,000. If a
+//! stack is refused (see `sprout::stack` on the headroom it keeps), it prints the error and
+//! exits with code 1.
 
 use std::time::{Duration, Instant};
 
 fn main() {
-    let count = parse_count();
+    let (count, secs) = parse_args();
+    let nap = Duration::from_secs(secs);
     let rss_before = status_field("VmRSS:");
     let start = Instant::now();
     let mut handles = Vec::with_capacity(count);
     for i in 0..count {
-        match sprout::Builder::new().spawn(|| sprout::sleep(Duration::from_secs(1))) {
+        match sprout::Builder::new().spawn(move || sprout::sleep(nap)) {
             Ok(h) => handles.push(h),
             Err(e) => {
                 eprintln!(
@@ -30,11 +33,14 @@ fn main() {
     sprout::yield_now();
     let rss_parked = status_field("VmRSS:");
     let threads = status_field("Threads:");
-    let finished = sprout::joinall(&handles, Some(Duration::from_secs(60)));
+    let maps = maps_lines();
+    let finished = sprout::joinall(&handles, Some(nap + Duration::from_secs(120)));
     let wall_ms = start.elapsed().as_millis();
     assert!(finished, "all sleepers finish");
     let per = (rss_parked.saturating_sub(rss_before) * 1024) / count.max(1) as u64;
-    println!("count={count} wall_ms={wall_ms} rss_per_greenlet_bytes={per} threads={threads}");
+    println!(
+        "count={count} wall_ms={wall_ms} rss_per_greenlet_bytes={per} threads={threads} maps={maps}"
+    );
 }
 
 /// A numeric field of /proc/self/status (kB for memory fields).
@@ -48,24 +54,34 @@ fn status_field(name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn parse_count() -> usize {
+/// Entries in this process's memory map.
+fn maps_lines() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+fn parse_args() -> (usize, u64) {
     let mut args = std::env::args().skip(1);
-    let mut count = 10_000;
+    let (mut count, mut secs) = (10_000, 1);
     while let Some(a) = args.next() {
-        match a.as_str() {
-            "--count" => {
-                let v = args.next().unwrap_or_default();
-                count = v
-                    .parse()
-                    .unwrap_or_else(|_| usage(&format!("bad --count value {v:?}")));
-            }
+        let v = match a.as_str() {
+            "--count" | "--secs" => args.next().unwrap_or_default(),
             other => usage(&format!("unknown argument {other:?}")),
+        };
+        let n: u64 = v
+            .parse()
+            .unwrap_or_else(|_| usage(&format!("bad {a} value {v:?}")));
+        if a == "--count" {
+            count = n as usize;
+        } else {
+            secs = n;
         }
     }
-    count
+    (count, secs)
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("sleep_many: {msg}\nusage: sleep_many [--count N]");
+    eprintln!("sleep_many: {msg}\nusage: sleep_many [--count N] [--secs S]");
     std::process::exit(2)
 }

@@ -28,7 +28,13 @@ fn sleep_many_runs_on_one_thread_and_prints_one_line() {
     let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         keys,
-        ["count", "wall_ms", "rss_per_greenlet_bytes", "threads"]
+        [
+            "count",
+            "wall_ms",
+            "rss_per_greenlet_bytes",
+            "threads",
+            "maps"
+        ]
     );
     let get = |k: &str| fields.iter().find(|(key, _)| *key == k).unwrap().1;
     assert_eq!(get("count"), 2000);

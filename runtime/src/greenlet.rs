@@ -173,18 +173,10 @@ impl<I: UnwindInput + 'static, Y: 'static, R: 'static> RawGreenlet<I, Y, R> {
         F: FnOnce(Suspender<I, Y>, I) -> R + 'static,
     {
         let stack = PooledStack::take(stack_size)?;
-        let (guard_lo, guard_hi) = stack.guard();
-        let size = stack.size();
+        let info = StackInfo::new(&stack, id, name);
         let co = Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, input: I| {
             f(Suspender { yielder: y }, input)
         });
-        let info = StackInfo {
-            guard_lo,
-            guard_hi,
-            size,
-            id,
-            name,
-        };
         Ok((
             RawGreenlet {
                 co: Some(co),
