@@ -62,6 +62,8 @@ struct Inner {
     closed: WaitList,
     /// Set when the server has stopped; `serve_forever` waits on it.
     stopped: Event,
+    /// Called when `accept` runs out of fds; returns how many connections it closed.
+    on_fds_exhausted: RefCell<Option<Rc<dyn Fn(&StreamServer) -> usize>>>,
 }
 
 /// A TCP server running a handler per connection, each in its own greenlet (gevent's
@@ -175,6 +177,7 @@ impl StreamServer {
                 conns: RefCell::new(HashMap::new()),
                 closed: WaitList::new(),
                 stopped: Event::new(),
+                on_fds_exhausted: RefCell::new(None),
             }),
         })
     }
@@ -191,6 +194,20 @@ impl StreamServer {
     /// (gevent's `max_accept`, default 100; at least 1).
     pub fn max_accept(self, n: usize) -> StreamServer {
         self.inner.max_accept.set(n.max(1));
+        self
+    }
+
+    /// Sets what runs when `accept` fails for want of file descriptors (`EMFILE`,
+    /// `ENFILE`): `reclaim` (given this server) closes connections it can spare, such as
+    /// idle keep-alive ones, and returns how many. If it returns more than 0 the accept
+    /// loop waits for one of them to close (at most 5 ms) and accepts again at once;
+    /// otherwise it backs off as usual. nginx does the same (it closes idle keep-alive
+    /// connections, oldest first); the HTTP server sets this hook. Set it before starting.
+    pub fn on_fds_exhausted<F>(self, reclaim: F) -> StreamServer
+    where
+        F: Fn(&StreamServer) -> usize + 'static,
+    {
+        *self.inner.on_fds_exhausted.borrow_mut() = Some(Rc::new(reclaim));
         self
     }
 
@@ -337,6 +354,9 @@ fn accept_loop(inner: &Rc<Inner>, listener: &TcpListener) {
             }
             // The client gave up before we got to it: nothing to report.
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+                    && reclaim_fds(inner) => {}
             Err(e) => {
                 let delay = match backoff {
                     None => {
@@ -355,6 +375,23 @@ fn accept_loop(inner: &Rc<Inner>, listener: &TcpListener) {
                 let _ = inner.closed.wait(Some(Instant::now() + delay));
             }
         }
+    }
+}
+
+/// Out of fds: runs the server's reclaim hook; if it closed connections, waits (briefly)
+/// for one of them to end so `accept` can be retried. Returns whether to retry at once.
+fn reclaim_fds(inner: &Rc<Inner>) -> bool {
+    let hook = inner.on_fds_exhausted.borrow().clone();
+    match hook {
+        Some(reclaim)
+            if reclaim(&StreamServer {
+                inner: inner.clone(),
+            }) > 0 =>
+        {
+            let _ = inner.closed.wait(Some(Instant::now() + BACKOFF_MIN));
+            true
+        }
+        _ => false,
     }
 }
 

@@ -72,7 +72,7 @@ fn two_digits(dst: &mut [u8], n: u64) {
 
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, for non-negative counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;

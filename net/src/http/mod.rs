@@ -61,6 +61,7 @@
 //! `recvfrom` and one `sendto` per 16 requests). `benches/http.rs` compares requests per
 //! second with hyper and may_minihttp on the same load.
 
+mod access_log;
 mod body;
 mod chunked;
 mod conn;
@@ -69,10 +70,13 @@ mod head;
 mod request;
 mod response;
 mod server;
+mod tunnel;
 mod writer;
 
+pub use access_log::LogFormat;
 pub use body::Body;
 pub use request::{Headers, Request, Version};
 pub use response::{Response, ResponseBody};
 pub use server::{Builder, Server};
+pub use tunnel::Tunnel;
 pub use writer::BodyWriter;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::body::Body;
-use super::head::{Framing, Head, Span};
+use super::head::{Form, Framing, Head, Span};
 
 /// The protocol version of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,20 +63,38 @@ impl<'a> Request<'a> {
         self.text(self.head.method)
     }
 
-    /// The request target as sent: path and query (`/search?q=sprout`).
+    /// The request target as sent: normally path and query (`/search?q=sprout`); also
+    /// `http://host/path?query` (absolute-form), `host:port` (`CONNECT`) or `*`
+    /// (`OPTIONS`).
     pub fn target(&self) -> &str {
         self.text(self.head.target)
     }
 
-    /// The path: the target up to `?` (not percent-decoded).
+    /// The path: the target's path up to `?` (not percent-decoded). For an absolute-form
+    /// target (`GET http://x/a?b`) the path of the URI (`/a`; `/` when it has none), so
+    /// routing does not depend on the form (RFC 9112, section 3.2.2). `*` for an
+    /// asterisk-form `OPTIONS`, and empty for `CONNECT`'s authority-form.
     pub fn path(&self) -> &str {
-        let t = self.target();
-        t.split_once('?').map_or(t, |(p, _)| p)
+        let t = self.text(self.head.path);
+        let p = t.split_once('?').map_or(t, |(p, _)| p);
+        if p.is_empty() && self.head.form == Form::Absolute {
+            "/"
+        } else {
+            p
+        }
     }
 
     /// The query string after `?`, if there is one (not percent-decoded).
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, q)| q)
+        self.text(self.head.path).split_once('?').map(|(_, q)| q)
+    }
+
+    /// The authority the request is for (`host` or `host:port`): the target's when it is
+    /// absolute-form or authority-form (it wins over `Host`, RFC 9112 section 3.2.2),
+    /// else the `Host` header's. `None` when neither gives one (HTTP/1.0 without `Host`,
+    /// or an empty `Host`). Validated by the server: `uri-host [":" port]`, no userinfo.
+    pub fn authority(&self) -> Option<&str> {
+        self.head.authority.map(|a| self.text(a))
     }
 
     /// The protocol version.
