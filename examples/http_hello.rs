@@ -15,16 +15,20 @@
 //!
 //! `--threads N` (default 1) runs N hub threads, each serving its own `SO_REUSEPORT`
 //! listener on the same port. With the default the process has exactly one OS thread.
+//!
+//! `--access-log` logs every request to stderr in Common Log Format (with the duration in
+//! seconds appended), buffered and written every second.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use sprout::net::http::{Request, Response, Server};
+use sprout::net::http::{LogFormat, Request, Response, Server};
 use sprout::net::TcpListener;
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:8080");
     let mut threads = 1usize;
+    let mut access_log = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -36,22 +40,31 @@ fn main() -> io::Result<()> {
                     .filter(|&n| n > 0)
                     .expect("--threads needs a positive number")
             }
+            "--access-log" => access_log = true,
             other => {
                 eprintln!(
-                    "usage: http_hello [--addr HOST:PORT] [--threads N]  (unknown argument {other:?})"
+                    "usage: http_hello [--addr HOST:PORT] [--threads N] [--access-log]  (unknown argument {other:?})"
                 );
                 std::process::exit(2);
             }
         }
     }
 
+    let builder = move || {
+        let b = Server::builder();
+        if access_log {
+            b.access_log(io::stderr(), LogFormat::Common)
+        } else {
+            b
+        }
+    };
     if threads == 1 {
-        let server = Server::bind(&addr, hello)?;
+        let server = builder().bind(&addr, hello)?;
         announce(server.local_addr())?;
         server.serve_forever()
     } else {
         sprout::net::serve_reuse_port(threads, &addr, announce, |listener: TcpListener| {
-            Server::builder().listener(listener, hello)?.serve_forever()
+            builder().listener(listener, hello)?.serve_forever()
         })
     }
 }

@@ -50,7 +50,7 @@ use sprout_runtime::waiter::is_interrupt;
 use super::access_log::Entry;
 use super::body::Body;
 use super::chunked::Limits;
-use super::head::{Fault, Framing, Head, Parsed, Span};
+use super::head::{overflow, Fault, Framing, Head, Parsed, Span};
 use super::request::Request;
 use super::response::{has_body, write_error, StreamFn, TunnelFn};
 use super::server::Shared;
@@ -180,7 +180,7 @@ impl Conn<'_> {
                     }
                     self.head_seen = input.len();
                 } else if input.len() > config.max_header_bytes {
-                    return Err(Fault::HeadersTooLarge);
+                    return Err(overflow(input, config));
                 } else {
                     self.head_seen = input.len();
                 }
@@ -202,7 +202,7 @@ impl Conn<'_> {
             if self.end == self.rbuf.len() {
                 let limit = config.max_header_bytes + MIN_BODY_ROOM;
                 if self.rbuf.len() >= limit {
-                    return Err(Fault::HeadersTooLarge);
+                    return Err(overflow(&self.rbuf[..self.end], config));
                 }
                 self.rbuf.resize((self.rbuf.len() * 2).min(limit), 0);
             }

@@ -204,6 +204,11 @@ impl Head {
         self.minor = minor;
         self.is_head = method == b"HEAD";
         self.is_connect = method == b"CONNECT";
+        // RFC 9110, section 9.3.6: a server that does not tunnel refuses CONNECT whatever
+        // its target.
+        if self.is_connect && !config.connect {
+            return Err(Fault::NotImplemented);
+        }
         let (form, path, authority) = classify_target(method, target)?;
         self.form = form;
         self.path = span(path);
@@ -267,16 +272,13 @@ impl Head {
                 }
             }
         }
-        if self.is_connect && !config.connect {
-            return Err(Fault::NotImplemented);
-        }
         Ok(Parsed::Complete)
     }
 }
 
 /// Which limit a head over the head limit broke: a request line that does not fit, or a
 /// target over the target limit, is 414; anything else 431.
-fn overflow(buf: &[u8], config: &Config) -> Fault {
+pub(crate) fn overflow(buf: &[u8], config: &Config) -> Fault {
     let line = match buf.iter().position(|b| *b == b'\n') {
         Some(end) if end <= config.max_header_bytes => &buf[..end],
         _ => return Fault::UriTooLong,
