@@ -75,6 +75,15 @@ impl Client {
         }
     }
 
+    /// Wraps a connected stream, with 20 s write timeouts.
+    pub fn from_stream(conn: TcpStream) -> Client {
+        conn.set_write_timeout(Some(SOON)).unwrap();
+        Client {
+            conn,
+            buf: Vec::new(),
+        }
+    }
+
     /// Sends raw bytes.
     pub fn send(&mut self, raw: impl AsRef<[u8]>) -> io::Result<()> {
         self.conn.write_all(raw.as_ref())

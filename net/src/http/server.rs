@@ -357,6 +357,7 @@ impl Server {
 
     /// Starts the server if needed and parks the calling greenlet until it is stopped.
     pub fn serve_forever(&self) -> io::Result<()> {
+        self.start()?;
         self.stream.serve_forever()
     }
 
