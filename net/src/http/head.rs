@@ -358,13 +358,35 @@ pub(crate) fn valid_authority(v: &[u8], need_port: bool) -> bool {
     host_ok && port_ok
 }
 
-/// RFC 3986's `unreserved / sub-delims` characters.
+/// RFC 3986's `unreserved / sub-delims` characters, as a table (`Host` is checked on
+/// every request).
+const REG_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let extra = b"-._~!$&'()*+,;=";
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
+
+/// Whether `b` is unreserved or a sub-delim.
 fn reg_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+    REG_CHARS[usize::from(b)]
 }
 
 /// Whether `s` is a reg-name: unreserved, sub-delims, and `%` followed by two hex digits.
 fn reg_name(s: &[u8]) -> bool {
+    if s.iter().all(|&b| reg_char(b)) {
+        return true;
+    }
     let mut i = 0;
     while i < s.len() {
         match s[i] {
