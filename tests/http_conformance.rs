@@ -525,3 +525,23 @@ print(data.split(b"\r\n")[0].decode())
     assert!(ok);
     assert_eq!(out.trim(), "HTTP/1.1 400 Bad Request");
 }
+
+#[test]
+fn idle_keep_alive_connections_close_after_the_idle_timeout_without_a_timer_each() {
+    let idle = Duration::from_millis(300);
+    let (server, addr) = start_app(Server::builder().idle_timeout(idle));
+    let mut quiet = Client::connect(addr);
+    quiet.get("/").unwrap();
+    assert_eq!(quiet.reply().unwrap().status, 200);
+    // A busy connection that asks every 100 ms outlives the timeout several times over.
+    let mut busy = Client::connect(addr);
+    let start = Instant::now();
+    while start.elapsed() < idle * 4 {
+        busy.get("/").unwrap();
+        assert_eq!(busy.reply().unwrap().status, 200, "the busy one is kept");
+        sprout::sleep(Duration::from_millis(100));
+    }
+    // The quiet one was closed meanwhile (after the timeout, within a tick or so).
+    assert!(quiet.closed_by_server(), "the idle connection was closed");
+    assert!(http_support::wait_until(SOON, || server.connections() == 1));
+}

@@ -246,14 +246,17 @@ impl Conn<'_> {
                 }
                 self.rbuf.resize((self.rbuf.len() * 2).min(limit), 0);
             }
+            // Waiting between requests is bounded by the server's housekeeping (which
+            // closes connections idle past the idle timeout), not by a timer per wait.
             let timeout = match *deadline {
-                None => config.idle_timeout,
-                Some(d) => d.saturating_duration_since(Instant::now()),
+                None if waiting => None,
+                None => Some(config.idle_timeout),
+                Some(d) => Some(d.saturating_duration_since(Instant::now())),
             };
-            if timeout.is_zero() {
+            if timeout.is_some_and(|t| t.is_zero()) {
                 return Err(Fault::Timeout);
             }
-            let _ = self.stream.set_read_timeout(Some(timeout));
+            let _ = self.stream.set_read_timeout(timeout);
             if waiting {
                 self.idle.set(self.shared.idle_mark());
             }
