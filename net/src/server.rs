@@ -26,6 +26,9 @@ const DEFAULT_MAX_ACCEPT: usize = 100;
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// The hook run when `accept` runs out of fds (see `StreamServer::on_fds_exhausted`).
+type ReclaimFn = dyn Fn(&StreamServer) -> usize;
+
 /// Where a server is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -63,7 +66,7 @@ struct Inner {
     /// Set when the server has stopped; `serve_forever` waits on it.
     stopped: Event,
     /// Called when `accept` runs out of fds; returns how many connections it closed.
-    on_fds_exhausted: RefCell<Option<Rc<dyn Fn(&StreamServer) -> usize>>>,
+    on_fds_exhausted: RefCell<Option<Rc<ReclaimFn>>>,
 }
 
 /// A TCP server running a handler per connection, each in its own greenlet (gevent's

@@ -12,15 +12,19 @@
 //!    without an answer); once part of a head has had to wait for the rest (or from the
 //!    accept, for a connection's first request) the whole head must arrive within the
 //!    header timeout (`408`, slowloris). EOF before a request starts ends the connection quietly. A head
-//!    that is malformed, too large, or badly framed is refused (`400`, `413`, `417`, `431`,
-//!    `501`: see `head`).
+//!    that is malformed, too large, badly framed, or breaks the target and `Host` rules is
+//!    refused (`400`, `413`, `414`, `417`, `431`, `501`: see `head`).
 //! 2. **Handle.** The handler runs on this greenlet with a [`Request`] borrowing the head
 //!    and a body reader borrowing the rest of the read buffer. It may block. A panic is
 //!    reported on stderr and answered `500`; a kill or `Timeout` passes through.
-//! 3. **Body leftovers.** What the handler did not read of the body is read and dropped
-//!    (up to 64 KiB; past that, or if the client was never sent the `100 Continue` it
-//!    waits for, the connection will close). A body that failed (malformed `400`, too
-//!    large `413`, too slow `408`) replaces the handler's response.
+//! 3. **Body leftovers.** What the handler did not read of the body is dropped as far as
+//!    it is already buffered (a body sent along with `Expect: 100-continue` included);
+//!    nothing is waited for. If the body is still incomplete, the connection will close:
+//!    the response goes out at once, and the rest of the body is read and dropped by the
+//!    closing linger under the discard limits (a total deadline and a byte cap). A body
+//!    that failed (malformed `400`, too large `413`, too slow `408`, bad trailers `400` or
+//!    `431`) replaces the handler's response. A `2xx` to `CONNECT` sends a head without
+//!    framing and hands the raw connection to the tunnel function, then closes.
 //! 4. **Respond.** The head and body are appended to the output buffer; a streamed body is
 //!    written through at once. Nothing is sent yet unless the buffer is large (64 KiB) or
 //!    the body is: responses to pipelined requests that are already buffered go out
@@ -31,8 +35,13 @@
 //!    consumed, a streamed body could be delimited (chunked, so not for HTTP/1.0), nothing
 //!    failed, and the server is not stopping. Otherwise the response says
 //!    `Connection: close`, is flushed, the write side is shut down, and the client's last
-//!    bytes are read and dropped for a moment before the socket closes (closing with
-//!    unread input would reset the connection and could destroy the response in flight).
+//!    bytes are read and dropped for a moment (for the discard limits after an unread
+//!    body) before the socket closes (closing with unread input would reset the connection
+//!    and could destroy the response in flight).
+//!
+//! Waiting for the first byte of a keep-alive request arms no timer: the server's
+//! housekeeping greenlet closes connections idle past the idle timeout. Every response,
+//! refusal and panicking handler's `500` is written to the access log if there is one.
 //!
 //! Any other I/O error (reset, broken pipe, write timeout) ends the connection without an
 //! answer.
@@ -368,12 +377,11 @@ impl Conn<'_> {
         let tunnel = self.head.is_connect && (200..300).contains(&status);
         // The rest of an unread body is discarded after the response, while closing.
         self.discard = !left.complete;
-        let keep_alive = self.head.keep_alive
-            && left.complete
-            && !resp.closes()
-            && !(resp.is_stream() && http10)
-            && !self.head.is_connect
-            && !self.shared.stopping.get();
+        let must_close = resp.closes()
+            || (resp.is_stream() && http10)
+            || self.head.is_connect
+            || self.shared.stopping.get();
+        let keep_alive = self.head.keep_alive && left.complete && !must_close;
         resp.write_head(&mut self.wbuf, keep_alive, http10, tunnel);
         let sends_body = !self.head.is_head && has_body(status) && !tunnel;
         let mut sent = 0u64;

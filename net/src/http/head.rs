@@ -291,11 +291,11 @@ pub(crate) fn overflow(buf: &[u8], config: &Config) -> Fault {
     }
 }
 
+/// A target's form, its path-and-query part and its authority (if it has one).
+type Target<'t> = (Form, &'t [u8], Option<&'t [u8]>);
+
 /// The form of `target`, its path-and-query part and its authority (if it has one).
-fn classify_target<'t>(
-    method: &[u8],
-    target: &'t [u8],
-) -> Result<(Form, &'t [u8], Option<&'t [u8]>), Fault> {
+fn classify_target<'t>(method: &[u8], target: &'t [u8]) -> Result<Target<'t>, Fault> {
     let connect = method == b"CONNECT";
     match target.first() {
         Some(b'/') if !connect => return Ok((Form::Origin, target, None)),

@@ -20,9 +20,11 @@ pub enum Version {
 /// One HTTP request, handed to the handler as `&mut Request`.
 ///
 /// The body is read through [`body`](Request::body), which implements `std::io::Read`;
-/// reading it parks only the handler's greenlet. A body the handler leaves unread is read
-/// and dropped by the server (up to a limit; past it the connection is closed after the
-/// response).
+/// reading it parks only the handler's greenlet. A body the handler leaves unread is dropped
+/// by the server as far as it has arrived with the request; if more is to come, the
+/// response goes out at once with `Connection: close` and the rest is read and dropped
+/// under the limits of [`Builder::discard_timeout`](super::Builder::discard_timeout) and
+/// [`Builder::discard_max`](super::Builder::discard_max).
 pub struct Request<'a> {
     /// Offsets of the head's parts into `bytes`.
     head: &'a Head,
