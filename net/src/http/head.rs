@@ -38,6 +38,9 @@ use super::server::Config;
 /// The most header lines a parse can hold, whatever the configured limit.
 pub(crate) const MAX_HEADERS_CEILING: usize = 128;
 
+/// Header lines the common-case parse has room for (see [`Head::parse`]).
+const FEW_HEADERS: usize = 24;
+
 /// A byte range `start..end` in the head.
 pub(crate) type Span = (u32, u32);
 
@@ -167,11 +170,43 @@ impl Head {
     }
 
     /// Parses a head from the start of `buf` under `config`'s limits.
+    ///
+    /// Most heads have few header lines: they are parsed with room for [`FEW_HEADERS`]
+    /// on the stack. A head with more is parsed again by [`Head::parse_many`], whose
+    /// larger frame stays off the common path (a frame over a page makes the compiler probe
+    /// the stack a page down, a cache miss on every request with hundreds of greenlet
+    /// stacks).
     pub(crate) fn parse(&mut self, buf: &[u8], config: &Config) -> Result<Parsed, Fault> {
-        let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_CEILING];
-        let slots = &mut slots[..config.max_headers.min(MAX_HEADERS_CEILING)];
+        let limit = config.max_headers.min(MAX_HEADERS_CEILING);
+        let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); FEW_HEADERS];
         let mut req = httparse::Request::new(&mut []);
-        let len = match req.parse_with_uninit_headers(buf, slots) {
+        let parsed = req.parse_with_uninit_headers(buf, &mut slots[..limit.min(FEW_HEADERS)]);
+        if limit > FEW_HEADERS && parsed == Err(httparse::Error::TooManyHeaders) {
+            return self.parse_many(buf, config, limit);
+        }
+        self.finish(buf, config, &req, parsed)
+    }
+
+    /// [`Head::parse`] with room for up to `limit` header lines.
+    #[cold]
+    #[inline(never)]
+    fn parse_many(&mut self, buf: &[u8], config: &Config, limit: usize) -> Result<Parsed, Fault> {
+        let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_CEILING];
+        let mut req = httparse::Request::new(&mut []);
+        let parsed = req.parse_with_uninit_headers(buf, &mut slots[..limit]);
+        self.finish(buf, config, &req, parsed)
+    }
+
+    /// The checks and framing decisions on what httparse made of `buf`.
+    #[inline(always)]
+    fn finish(
+        &mut self,
+        buf: &[u8],
+        config: &Config,
+        req: &httparse::Request<'_, '_>,
+        parsed: httparse::Result<usize>,
+    ) -> Result<Parsed, Fault> {
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 return if buf.len() > config.max_header_bytes {
@@ -576,6 +611,22 @@ mod tests {
             parse_with(raw, &config).unwrap_err(),
             Fault::HeadersTooLarge
         );
+    }
+
+    #[test]
+    fn many_headers_take_the_large_path_up_to_the_limit() {
+        let lines = |n: usize| -> String { (0..n).map(|i| format!("X-{i}: v\r\n")).collect() };
+        for n in [FEW_HEADERS - 1, FEW_HEADERS, FEW_HEADERS + 5, 99] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{}\r\n", lines(n));
+            let (p, h) = parse(&raw).unwrap();
+            assert_eq!((p, h.headers.len()), (Parsed::Complete, n + 1), "{n}");
+            assert_eq!(slice(&raw, h.authority.unwrap()), "x");
+        }
+        let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{}\r\n", lines(100));
+        assert_eq!(parse(&raw).unwrap_err(), Fault::HeadersTooLarge);
+        // Partial heads with many lines need more, on either path.
+        let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{}", lines(40));
+        assert_eq!(parse(&raw).unwrap().0, Parsed::Partial);
     }
 
     #[test]
