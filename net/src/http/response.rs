@@ -303,10 +303,14 @@ impl Response {
         tunnel: bool,
     ) {
         out.reserve(160);
-        status_line(out, self.status);
-        out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(&date::now());
-        out.extend_from_slice(b"\r\n");
+        if self.status == 200 {
+            out.extend_from_slice(&date::ok_head());
+        } else {
+            status_line(out, self.status);
+            out.extend_from_slice(b"Date: ");
+            out.extend_from_slice(&date::now());
+            out.extend_from_slice(b"\r\n");
+        }
         if let Some(ct) = &self.content_type {
             header_line(out, b"Content-Type", ct.as_bytes());
         }
