@@ -376,6 +376,19 @@ fn classify_target<'t>(method: &[u8], target: &'t [u8]) -> Result<Target<'t>, Fa
 /// bracketed IPv6 or IPvFuture literal, then an optional port of digits (`need_port`: the
 /// port must be there and not empty).
 pub(crate) fn valid_authority(v: &[u8], need_port: bool) -> bool {
+    // The common case in one pass: reg-name characters, then nothing or ":" and digits.
+    let host_end = v.iter().position(|&b| !reg_char(b)).unwrap_or(v.len());
+    if host_end > 0 {
+        match v[host_end..] {
+            [] => return !need_port,
+            [b':', ref port @ ..] => {
+                return port.iter().all(u8::is_ascii_digit) && !(need_port && port.is_empty())
+            }
+            // Percent-encoding: the general path below.
+            [b'%', ..] => {}
+            _ => return false,
+        }
+    }
     let (host_ok, rest) = if v.first() == Some(&b'[') {
         let Some(close) = v.iter().position(|b| *b == b']') else {
             return false;

@@ -83,7 +83,11 @@ impl<'a> Request<'a> {
     /// asterisk-form `OPTIONS`, and empty for `CONNECT`'s authority-form.
     pub fn path(&self) -> &str {
         let t = self.text(self.head.path);
-        let p = t.split_once('?').map_or(t, |(p, _)| p);
+        // `?` is ASCII: slicing there keeps UTF-8 boundaries.
+        let p = match t.bytes().position(|b| b == b'?') {
+            Some(i) => &t[..i],
+            None => t,
+        };
         if p.is_empty() && self.head.form == Form::Absolute {
             "/"
         } else {
@@ -93,7 +97,8 @@ impl<'a> Request<'a> {
 
     /// The query string after `?`, if there is one (not percent-decoded).
     pub fn query(&self) -> Option<&str> {
-        self.text(self.head.path).split_once('?').map(|(_, q)| q)
+        let t = self.text(self.head.path);
+        t.bytes().position(|b| b == b'?').map(|i| &t[i + 1..])
     }
 
     /// The authority the request is for (`host` or `host:port`): the target's when it is
