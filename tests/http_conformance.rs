@@ -528,11 +528,18 @@ print(data.split(b"\r\n")[0].decode())
 
 #[test]
 fn idle_keep_alive_connections_close_after_the_idle_timeout_without_a_timer_each() {
-    let idle = Duration::from_millis(300);
+    let idle = Duration::from_millis(600);
     let (server, addr) = start_app(Server::builder().idle_timeout(idle));
     let mut quiet = Client::connect(addr);
     quiet.get("/").unwrap();
     assert_eq!(quiet.reply().unwrap().status, 200);
+    // Not closed before the timeout.
+    quiet.conn.set_read_timeout(Some(idle / 3)).unwrap();
+    assert!(
+        !quiet.closed_by_server(),
+        "still open well before the idle timeout"
+    );
+    quiet.conn.set_read_timeout(Some(SOON)).unwrap();
     // A busy connection that asks every 100 ms outlives the timeout several times over.
     let mut busy = Client::connect(addr);
     let start = Instant::now();

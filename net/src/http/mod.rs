@@ -92,7 +92,7 @@
 //! `recvfrom`, one `sendto`, and 0.03 of an `epoll_wait`; a short read means the socket is
 //! drained, so no read ends in `EAGAIN`); with 16 requests pipelined per write, 0.127 (one
 //! `recvfrom` and one `sendto` per 16 requests). `benches/http.rs` compares requests per
-//! second with hyper and may_minihttp on the same load.
+//! second and per server CPU-second with hyper and may_minihttp on the same load.
 
 mod access_log;
 mod body;

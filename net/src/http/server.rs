@@ -379,48 +379,56 @@ impl Server {
     }
 }
 
-/// The housekeeping greenlet's body: every tick (a quarter of the idle timeout, at most
-/// a second) it writes the access log (once a second) and closes the keep-alive
-/// connections that have waited for their next request since before the snapshot taken
-/// `idle timeout` ago.
+/// Snapshots of the idle counter kept by the housekeeping greenlet: a connection is
+/// closed once it has waited through this many sweeps.
+const IDLE_SWEEPS: usize = 4;
+
+/// The housekeeping greenlet's body: it writes the access log once a second, and every
+/// quarter of the idle timeout closes the keep-alive connections that have waited for
+/// their next request since before the sweep four sweeps ago.
 ///
 /// The connections themselves read no clock and arm no timer while they wait between
 /// requests (a timer per wait was the largest user-space cost per request at hundreds of
 /// connections): each one takes the next number of a counter when it starts waiting
 /// (`Shared::idle_mark`), and this greenlet keeps the counter's value at each of its last
-/// ticks. A connection whose number is at most the value from `n` ticks ago has waited at
-/// least `n` ticks, so an idle connection is closed between the idle timeout and the idle
-/// timeout plus one tick.
+/// sweeps. A connection whose number is at most the value from four sweeps ago has waited
+/// at least the idle timeout, so an idle connection is closed between the idle timeout and
+/// one and a quarter times it (plus scheduling delays on a busy hub).
 fn housekeeping(shared: &std::rc::Weak<Shared>, stream: &StreamServer) {
     let idle_timeout = match shared.upgrade() {
         Some(s) => s.config.idle_timeout,
         None => return,
     };
-    let tick = (idle_timeout / 4).clamp(Duration::from_millis(1), FLUSH_EVERY);
-    let ticks = idle_timeout.as_nanos().div_ceil(tick.as_nanos()).max(1) as usize;
-    // The counter's value at each of the last `ticks` ticks, oldest first.
-    let mut marks: std::collections::VecDeque<u64> = std::collections::VecDeque::new();
-    let mut since_flush = Duration::ZERO;
+    let sweep_every = (idle_timeout / IDLE_SWEEPS as u32).max(Duration::from_millis(1));
+    let wake = sweep_every.min(FLUSH_EVERY);
+    // The counter's value at each of the last sweeps, oldest first.
+    let mut marks: std::collections::VecDeque<u64> =
+        std::collections::VecDeque::with_capacity(IDLE_SWEEPS);
+    let (mut since_sweep, mut since_flush) = (Duration::ZERO, Duration::ZERO);
     loop {
-        sprout_runtime::sleep(tick);
+        sprout_runtime::sleep(wake);
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if marks.len() == ticks {
-            let old = marks.pop_front().unwrap_or(0);
-            let expired: Vec<u64> = shared
-                .idle
-                .borrow()
-                .iter()
-                .filter(|(_, mark)| (1..=old).contains(&mark.get()))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in expired {
-                stream.kill_connection(id);
+        since_sweep += wake;
+        since_flush += wake;
+        if since_sweep >= sweep_every {
+            since_sweep = Duration::ZERO;
+            if marks.len() == IDLE_SWEEPS {
+                let old = marks.pop_front().unwrap_or(0);
+                let expired: Vec<u64> = shared
+                    .idle
+                    .borrow()
+                    .iter()
+                    .filter(|(_, mark)| (1..=old).contains(&mark.get()))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in expired {
+                    stream.kill_connection(id);
+                }
             }
+            marks.push_back(shared.idle_seq.get());
         }
-        marks.push_back(shared.idle_seq.get());
-        since_flush += tick;
         if since_flush >= FLUSH_EVERY {
             since_flush = Duration::ZERO;
             if let Some(log) = &shared.access_log {
