@@ -380,10 +380,10 @@ fn an_unread_trickled_body_is_answered_at_once_then_discarded_under_a_deadline()
         }
         sprout::sleep(Duration::from_millis(50));
     }
-    assert!(failed, "the server closed the connection");
+    // Before, the server kept reading for as long as the client trickled.
     assert!(
-        start.elapsed() >= discard / 2,
-        "the body was discarded for a while first"
+        failed,
+        "the server closed the connection despite the trickle"
     );
 }
 
