@@ -43,7 +43,7 @@ fn main() -> io::Result<()> {
             "--access-log" => access_log = true,
             other => {
                 eprintln!(
-                    "usage: http_hello [--addr HOST:PORT] [--threads N] [--access-log]  (unknown argument {other:?})"
+                    "usage: http_hello [--addr HOST:PORT] [--threads N]  (unknown argument {other:?})"
                 );
                 std::process::exit(2);
             }
