@@ -207,7 +207,8 @@ fn one_common_log_format_line_per_request() {
         );
         assert!(l.seconds < SOON.as_secs_f64());
     }
-    let slept = parse(&lines[13], false);
+    let slept = parse(&lines[12], false);
+    assert_eq!(slept.request, "GET /sleep HTTP/1.1");
     assert!(
         slept.seconds >= 0.025,
         "the duration covers the handler: {slept:?}"
