@@ -228,6 +228,19 @@ fn an_over_long_target_is_414() {
         ),
         431,
     );
+    // curl sees the same.
+    let (_, code) = run_command(
+        "curl",
+        &[
+            "-s".into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            "%{http_code}".into(),
+            format!("http://{addr}{target}"),
+        ],
+    );
+    assert_eq!(code, "414");
     let (_server, addr) = start_app(Server::builder().max_target_bytes(100));
     refused(
         addr,
@@ -251,6 +264,22 @@ fn connect_is_501_by_default_and_never_a_2xx_with_a_length() {
         501,
     );
     refused(addr, "CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n", 501);
+    // curl tunnelling through the server as a proxy gets the 501 to its CONNECT.
+    let (_, code) = run_command(
+        "curl",
+        &[
+            "-s".into(),
+            "-p".into(),
+            "-x".into(),
+            format!("http://{addr}"),
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            "%{http_connect}".into(),
+            "http://tunnel.example:8080/".into(),
+        ],
+    );
+    assert_eq!(code, "501");
 
     // Opted in: the handler decides.
     let handler = |req: &mut Request<'_>| match (req.method(), req.authority()) {
