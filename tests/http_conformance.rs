@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use http_support::{exchange, get, run_command, run_python, start, Client, SOON};
+use http_support::{exchange, get, run_curl, run_python, start, Client, SOON};
 use sprout::net::http::{Builder, Request, Response, Server};
 
 /// The application: `/` hello, `/info` what the request says about itself, `/echo` the
@@ -138,20 +138,18 @@ status("[::1]:8080")
         ]
     );
     // curl without a Host header (-H "Host:" removes it).
-    let (_, out) = run_command(
-        "curl",
-        &[
-            "-s".into(),
-            "-o".into(),
-            "/dev/null".into(),
-            "-w".into(),
-            "%{http_code}".into(),
-            "-H".into(),
-            "Host:".into(),
-            format!("http://{addr}/"),
-        ],
-    );
-    assert_eq!(out, "400");
+    if let Some((_, out)) = run_curl(&[
+        "-s".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_code}".into(),
+        "-H".into(),
+        "Host:".into(),
+        format!("http://{addr}/"),
+    ]) {
+        assert_eq!(out, "400");
+    }
 }
 
 #[test]
@@ -197,17 +195,15 @@ fn absolute_form_is_routed_by_path_and_its_authority_wins() {
     // Asterisk-form is for OPTIONS.
     answered(addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 204, "");
     // curl sends absolute-form to a proxy: the server routes it all the same.
-    let (ok, out) = run_command(
-        "curl",
-        &[
-            "-s".into(),
-            "-x".into(),
-            format!("http://{addr}"),
-            "http://through.proxy:81/info?q".into(),
-        ],
-    );
-    assert!(ok);
-    assert_eq!(out, "path=/info query=q authority=through.proxy:81");
+    if let Some((ok, out)) = run_curl(&[
+        "-s".into(),
+        "-x".into(),
+        format!("http://{addr}"),
+        "http://through.proxy:81/info?q".into(),
+    ]) {
+        assert!(ok);
+        assert_eq!(out, "path=/info query=q authority=through.proxy:81");
+    }
 }
 
 #[test]
@@ -229,18 +225,16 @@ fn an_over_long_target_is_414() {
         431,
     );
     // curl sees the same.
-    let (_, code) = run_command(
-        "curl",
-        &[
-            "-s".into(),
-            "-o".into(),
-            "/dev/null".into(),
-            "-w".into(),
-            "%{http_code}".into(),
-            format!("http://{addr}{target}"),
-        ],
-    );
-    assert_eq!(code, "414");
+    if let Some((_, code)) = run_curl(&[
+        "-s".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_code}".into(),
+        format!("http://{addr}{target}"),
+    ]) {
+        assert_eq!(code, "414");
+    }
     let (_server, addr) = start_app(Server::builder().max_target_bytes(100));
     refused(
         addr,
@@ -265,21 +259,19 @@ fn connect_is_501_by_default_and_never_a_2xx_with_a_length() {
     );
     refused(addr, "CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n", 501);
     // curl tunnelling through the server as a proxy gets the 501 to its CONNECT.
-    let (_, code) = run_command(
-        "curl",
-        &[
-            "-s".into(),
-            "-p".into(),
-            "-x".into(),
-            format!("http://{addr}"),
-            "-o".into(),
-            "/dev/null".into(),
-            "-w".into(),
-            "%{http_connect}".into(),
-            "http://tunnel.example:8080/".into(),
-        ],
-    );
-    assert_eq!(code, "501");
+    if let Some((_, code)) = run_curl(&[
+        "-s".into(),
+        "-p".into(),
+        "-x".into(),
+        format!("http://{addr}"),
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_connect}".into(),
+        "http://tunnel.example:8080/".into(),
+    ]) {
+        assert_eq!(code, "501");
+    }
 
     // Opted in: the handler decides.
     let handler = |req: &mut Request<'_>| match (req.method(), req.authority()) {

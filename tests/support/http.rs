@@ -277,6 +277,22 @@ pub fn run_command(program: &str, args: &[String]) -> (bool, String) {
     (status.success(), text)
 }
 
+/// Runs curl with `args` (see [`run_command`]), or returns `None` with a note on stderr if
+/// curl is not installed (CI installs only python3; the raw-client checks always run).
+pub fn run_curl(args: &[String]) -> Option<(bool, String)> {
+    let found = Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("note: curl is not installed; skipping the curl part of this test");
+        return None;
+    }
+    Some(run_command("curl", args))
+}
+
 /// Runs `f` on a plain OS thread (a blocking client such as ureq) while this thread's hub
 /// keeps serving; returns its result. Bounded by `SOON`.
 pub fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
