@@ -29,12 +29,15 @@
 //! cargo run --release --example http_hello -- --addr 127.0.0.1:8080 --workers 4 --grace 10
 //! kill -TERM <master pid>
 //! ```
+//!
+//! `--access-log` logs every request to stderr in Common Log Format (with the duration in
+//! seconds appended), buffered and written every second.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sprout::net::http::{Request, Response, Server};
+use sprout::net::http::{LogFormat, Request, Response, Server};
 use sprout::net::prefork::Workers;
 use sprout::net::TcpListener;
 
@@ -43,6 +46,7 @@ fn main() -> io::Result<()> {
     let mut threads = 1usize;
     let mut workers = 0usize;
     let mut grace = Duration::from_secs(10);
+    let mut access_log = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -68,16 +72,25 @@ fn main() -> io::Result<()> {
                     .map(Duration::from_secs_f64)
                     .expect("--grace needs a number of seconds")
             }
+            "--access-log" => access_log = true,
             other => {
                 eprintln!(
                     "usage: http_hello [--addr HOST:PORT] [--threads N] [--workers N] \
-                     [--grace SECS]  (unknown argument {other:?})"
+                     [--grace SECS] [--access-log]  (unknown argument {other:?})"
                 );
                 std::process::exit(2);
             }
         }
     }
 
+    let builder = move || {
+        let b = Server::builder();
+        if access_log {
+            b.access_log(io::stderr(), LogFormat::Common)
+        } else {
+            b
+        }
+    };
     if workers > 0 {
         let listener = std::net::TcpListener::bind(&addr)?;
         announce(listener.local_addr()?)?;
@@ -85,18 +98,18 @@ fn main() -> io::Result<()> {
             .threads(threads)
             .grace(grace)
             .run(listener, |listener| {
-                Server::builder()
+                builder()
                     .listener(listener, hello)?
                     .serve_until_signal(grace)
             });
     }
     if threads == 1 {
-        let server = Server::bind(&addr, hello)?;
+        let server = builder().bind(&addr, hello)?;
         announce(server.local_addr())?;
         server.serve_until_signal(grace)
     } else {
         sprout::net::serve_reuse_port(threads, &addr, announce, |listener: TcpListener| {
-            Server::builder()
+            builder()
                 .listener(listener, hello)?
                 .serve_until_signal(grace)
         })

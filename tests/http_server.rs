@@ -77,7 +77,7 @@ fn keep_alive_carries_many_requests_on_one_connection() {
     }
     c.get("/nope").unwrap();
     assert_eq!(c.reply().unwrap().status, 404);
-    c.send("GET /header HTTP/1.1\r\nX-Test: hi there\r\n\r\n")
+    c.send("GET /header HTTP/1.1\r\nHost: t\r\nX-Test: hi there\r\n\r\n")
         .unwrap();
     assert_eq!(c.reply().unwrap().text(), "hi there");
 }
@@ -103,10 +103,13 @@ fn http10_closes_unless_keep_alive_is_asked_for() {
 #[test]
 fn connection_close_from_either_side_closes() {
     let (_server, addr) = start_app();
-    let (r, closed) = exchange(addr, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let (r, closed) = exchange(
+        addr,
+        "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.header("connection"), Some("close"));
     assert!(closed);
-    let (r, closed) = exchange(addr, "GET /close HTTP/1.1\r\n\r\n");
+    let (r, closed) = exchange(addr, "GET /close HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(
         (r.text().as_str(), r.header("connection")),
         ("bye", Some("close"))
@@ -142,10 +145,10 @@ fn pipelined_requests_with_bodies_and_a_slow_handler_stay_in_order() {
     let (_server, addr) = start_app();
     let mut c = Client::connect(addr);
     c.send(
-        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
-         GET /sleep?50 HTTP/1.1\r\n\r\n\
-         POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n\
-         GET /target?last HTTP/1.1\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\
+         GET /sleep?50 HTTP/1.1\r\nHost: t\r\n\r\n\
+         POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n\
+         GET /target?last HTTP/1.1\r\nHost: t\r\n\r\n",
     )
     .unwrap();
     assert_eq!(c.reply().unwrap().text(), "abc");
@@ -158,7 +161,7 @@ fn pipelined_requests_with_bodies_and_a_slow_handler_stay_in_order() {
 fn head_gets_the_headers_of_get_and_no_body() {
     let (_server, addr) = start_app();
     let mut c = Client::connect(addr);
-    c.send("HEAD / HTTP/1.1\r\n\r\n").unwrap();
+    c.send("HEAD / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     let r = c.read_reply(true).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("13"));
@@ -166,7 +169,7 @@ fn head_gets_the_headers_of_get_and_no_body() {
     // No body bytes were sent: the next answer starts right away.
     c.get("/target?after-head").unwrap();
     assert_eq!(c.reply().unwrap().text(), "/target?after-head");
-    c.send("HEAD /stream HTTP/1.1\r\n\r\n").unwrap();
+    c.send("HEAD /stream HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     let r = c.read_reply(true).unwrap();
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     c.get("/").unwrap();
@@ -177,7 +180,7 @@ fn head_gets_the_headers_of_get_and_no_body() {
 fn expect_100_continue_is_sent_when_the_handler_reads_the_body() {
     let (_server, addr) = start_app();
     let mut c = Client::connect(addr);
-    c.send("POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         .unwrap();
     let interim = c.reply().unwrap();
     assert_eq!(interim.status, 100);
@@ -191,13 +194,13 @@ fn expect_100_continue_is_sent_when_the_handler_reads_the_body() {
     // A handler that never reads the body: no 100, and the connection closes after the
     // answer (the client may or may not send the body).
     let mut c = Client::connect(addr);
-    c.send("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    c.send("POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         .unwrap();
     let r = c.reply().unwrap();
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
     assert!(c.closed_by_server());
 
-    let (r, closed) = exchange(addr, "GET / HTTP/1.1\r\nExpect: magic\r\n\r\n");
+    let (r, closed) = exchange(addr, "GET / HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n");
     assert_eq!(r.status, 417);
     assert!(closed);
 }
@@ -206,7 +209,7 @@ fn expect_100_continue_is_sent_when_the_handler_reads_the_body() {
 fn chunked_upload_in_pieces_and_streamed_chunked_response() {
     let (_server, addr) = start_app();
     let mut c = Client::connect(addr);
-    c.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
         .unwrap();
     let pieces = [
         "5\r\nhello\r\n",
@@ -223,7 +226,7 @@ fn chunked_upload_in_pieces_and_streamed_chunked_response() {
     assert_eq!(r.header("x-chunked"), Some("true"));
 
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let mut raw = b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut raw = b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for chunk in big.chunks(7_777) {
         raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         raw.extend_from_slice(chunk);
@@ -234,7 +237,7 @@ fn chunked_upload_in_pieces_and_streamed_chunked_response() {
     assert_eq!(c.reply().unwrap().body, big);
 
     let mut raw = format!(
-        "POST /echo HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
         big.len()
     )
     .into_bytes();
@@ -256,10 +259,10 @@ fn chunked_upload_in_pieces_and_streamed_chunked_response() {
 fn unread_bodies_are_skipped_and_the_connection_kept() {
     let (_server, addr) = start_app();
     let mut c = Client::connect(addr);
-    c.send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789")
+    c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789")
         .unwrap();
     assert_eq!(c.reply().unwrap().status, 200);
-    c.send("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    c.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
         .unwrap();
     assert_eq!(c.reply().unwrap().status, 200);
     c.get("/target?still-open").unwrap();
@@ -277,39 +280,39 @@ fn every_limit_answers_its_status_and_closes() {
     let many_headers: String = (0..11).map(|i| format!("X-{i}: v\r\n")).collect();
     let cases: Vec<(&str, String, u16)> = vec![
         ("garbage", "HELLO\r\n\r\n".into(), 400),
-        ("bad header line", "GET / HTTP/1.1\r\nno colon\r\n\r\n".into(), 400),
+        ("bad header line", "GET / HTTP/1.1\r\nHost: t\r\nno colon\r\n\r\n".into(), 400),
         ("bad version", "GET / HTTP/3.0\r\n\r\n".into(), 400),
-        ("head too large", format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000)), 431),
-        ("endless head", format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(3000)), 431),
-        ("too many headers", format!("GET / HTTP/1.1\r\n{many_headers}\r\n"), 431),
-        ("declared body too large", "POST /echo HTTP/1.1\r\nContent-Length: 1001\r\n\r\n".into(), 413),
+        ("head too large", format!("GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n", "a".repeat(2000)), 431),
+        ("endless head", format!("GET / HTTP/1.1\r\nHost: t\r\nX: {}", "a".repeat(3000)), 431),
+        ("too many headers", format!("GET / HTTP/1.1\r\nHost: t\r\n{many_headers}\r\n"), 431),
+        ("declared body too large", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n".into(), 413),
         (
             "chunked body too large",
-            format!("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n", "a".repeat(1001)),
+            format!("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n", "a".repeat(1001)),
             413,
         ),
-        ("gzip coding", "POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".into(), 501),
+        ("gzip coding", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n".into(), 501),
         (
             "length and chunked",
-            "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into(),
+            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into(),
             400,
         ),
         (
             "conflicting lengths",
-            "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".into(),
+            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".into(),
             400,
         ),
-        ("invalid length", "POST /echo HTTP/1.1\r\nContent-Length: 5x\r\n\r\nhello".into(), 400),
-        ("negative length", "POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n".into(), 400),
+        ("invalid length", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5x\r\n\r\nhello".into(), 400),
+        ("negative length", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n".into(), 400),
         ("chunked on 1.0", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into(), 400),
         (
             "bad chunk size",
-            "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".into(),
+            "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".into(),
             400,
         ),
         (
             "chunk without CRLF",
-            "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n".into(),
+            "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n".into(),
             400,
         ),
     ];
@@ -328,8 +331,8 @@ fn smuggled_request_after_an_ambiguous_one_is_never_answered() {
     // A front end using Content-Length would see one request; one using chunked, two.
     let (r, closed) = exchange(
         addr,
-        "POST /echo HTTP/1.1\r\nContent-Length: 35\r\nTransfer-Encoding: chunked\r\n\r\n\
-         0\r\n\r\nGET /target?smuggled HTTP/1.1\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 35\r\nTransfer-Encoding: chunked\r\n\r\n\
+         0\r\n\r\nGET /target?smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
     );
     assert_eq!(r.status, 400);
     assert!(closed, "nothing after the refusal is read as a request");
@@ -346,7 +349,7 @@ fn slowloris_clients_are_dropped_while_a_normal_client_is_served() {
         .map(|_| {
             sprout::spawn(move || {
                 let mut c = Client::connect(addr);
-                c.send("GET / HTTP/1.1\r\n").unwrap();
+                c.send("GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
                 // One header byte every 50 ms: the head would take far longer than allowed.
                 for _ in 0..200 {
                     sprout::sleep(Duration::from_millis(50));
@@ -402,7 +405,7 @@ fn slowloris_clients_are_dropped_while_a_normal_client_is_served() {
 fn a_panicking_handler_is_answered_500_and_the_server_goes_on() {
     let (_server, addr) = start_app();
     for _ in 0..3 {
-        let (r, closed) = exchange(addr, "GET /panic HTTP/1.1\r\n\r\n");
+        let (r, closed) = exchange(addr, "GET /panic HTTP/1.1\r\nHost: t\r\n\r\n");
         assert_eq!(r.status, 500);
         assert!(closed);
         assert_serving(addr);
@@ -539,8 +542,8 @@ fn a_stalled_body_is_answered_408_and_the_server_goes_on() {
     let builder = Server::builder().idle_timeout(Duration::from_millis(300));
     let (_server, addr) = start(builder, app);
     for raw in [
-        "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
-        "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
     ] {
         let t = Instant::now();
         let (r, closed) = exchange(addr, raw);

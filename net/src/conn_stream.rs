@@ -21,7 +21,7 @@ pub(crate) enum ConnStream {
 
 impl ConnStream {
     /// The TCP socket underneath.
-    fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             ConnStream::Tcp(s) => s,
             #[cfg(feature = "tls")]

@@ -27,6 +27,9 @@ const DEFAULT_MAX_ACCEPT: usize = 100;
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// The hook run when `accept` runs out of fds (see `StreamServer::on_fds_exhausted`).
+type ReclaimFn<L> = dyn Fn(&StreamServer<L>) -> usize;
+
 /// Where a server is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -65,6 +68,8 @@ struct Inner<L: Listener> {
     closed: WaitList,
     /// Set when the server has stopped; `serve_forever` waits on it.
     stopped: Event,
+    /// Called when `accept` runs out of fds; returns how many connections it closed.
+    on_fds_exhausted: RefCell<Option<Rc<ReclaimFn<L>>>>,
 }
 
 /// A server running a handler per connection, each in its own greenlet (gevent's
@@ -202,6 +207,7 @@ impl<L: Listener> StreamServer<L> {
                 conns: RefCell::new(HashMap::new()),
                 closed: WaitList::new(),
                 stopped: Event::new(),
+                on_fds_exhausted: RefCell::new(None),
             }),
         })
     }
@@ -218,6 +224,20 @@ impl<L: Listener> StreamServer<L> {
     /// (gevent's `max_accept`, default 100; at least 1).
     pub fn max_accept(self, n: usize) -> StreamServer<L> {
         self.inner.max_accept.set(n.max(1));
+        self
+    }
+
+    /// Sets what runs when `accept` fails for want of file descriptors (`EMFILE`,
+    /// `ENFILE`): `reclaim` (given this server) closes connections it can spare, such as
+    /// idle keep-alive ones, and returns how many. If it returns more than 0 the accept
+    /// loop waits for one of them to close (at most 5 ms) and accepts again at once;
+    /// otherwise it backs off as usual. nginx does the same (it closes idle keep-alive
+    /// connections, oldest first); the HTTP server sets this hook. Set it before starting.
+    pub fn on_fds_exhausted<F>(self, reclaim: F) -> StreamServer<L>
+    where
+        F: Fn(&StreamServer<L>) -> usize + 'static,
+    {
+        *self.inner.on_fds_exhausted.borrow_mut() = Some(Rc::new(reclaim));
         self
     }
 
@@ -389,6 +409,9 @@ fn accept_loop<L: Listener>(inner: &Rc<Inner<L>>, listener: &L) {
             }
             // The client gave up before we got to it: nothing to report.
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+                    && reclaim_fds(inner) => {}
             Err(e) => {
                 let delay = match backoff {
                     None => {
@@ -407,6 +430,23 @@ fn accept_loop<L: Listener>(inner: &Rc<Inner<L>>, listener: &L) {
                 let _ = inner.closed.wait(Some(Instant::now() + delay));
             }
         }
+    }
+}
+
+/// Out of fds: runs the server's reclaim hook; if it closed connections, waits (briefly)
+/// for one of them to end so `accept` can be retried. Returns whether to retry at once.
+fn reclaim_fds<L: Listener>(inner: &Rc<Inner<L>>) -> bool {
+    let hook = inner.on_fds_exhausted.borrow().clone();
+    match hook {
+        Some(reclaim)
+            if reclaim(&StreamServer {
+                inner: inner.clone(),
+            }) > 0 =>
+        {
+            let _ = inner.closed.wait(Some(Instant::now() + BACKOFF_MIN));
+            true
+        }
+        _ => false,
     }
 }
 

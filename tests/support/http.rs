@@ -75,6 +75,15 @@ impl Client {
         }
     }
 
+    /// Wraps a connected stream, with 20 s write timeouts.
+    pub fn from_stream(conn: TcpStream) -> Client {
+        conn.set_write_timeout(Some(SOON)).unwrap();
+        Client {
+            conn,
+            buf: Vec::new(),
+        }
+    }
+
     /// Sends raw bytes.
     pub fn send(&mut self, raw: impl AsRef<[u8]>) -> io::Result<()> {
         self.conn.write_all(raw.as_ref())
@@ -235,31 +244,53 @@ pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// under test runs on this thread): its stdout is read cooperatively. Returns its exit
 /// success and stdout. The child is killed if it outlives `SOON`.
 pub fn run_python(script: &str, args: &[String]) -> (bool, String) {
-    let child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
+    let mut all = vec!["-c".to_string(), script.to_string()];
+    all.extend_from_slice(args);
+    run_command("python3", &all)
+}
+
+/// Runs `program args...` (python3, curl) as a child process without blocking the hub;
+/// returns its exit success and stdout. The child is killed if it outlives `SOON`.
+pub fn run_command(program: &str, args: &[String]) -> (bool, String) {
+    let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("python3 is needed for the tests that use http.client");
+        .unwrap_or_else(|e| panic!("{program} is needed by this test: {e}"));
     let mut guard = ChildGuard { child };
     let stdout = guard.child.stdout.take().unwrap();
     let out = FdStream::new(OwnedFd::from(stdout)).unwrap();
     out.set_read_timeout(Some(SOON)).unwrap();
     let mut text = String::new();
     let read = (&out).read_to_string(&mut text);
-    read.expect("python's output");
+    read.unwrap_or_else(|e| panic!("{program}'s output: {e}"));
     let end = Instant::now() + SOON;
     let status = loop {
-        if let Some(s) = guard.child.try_wait().expect("wait for python") {
+        if let Some(s) = guard.child.try_wait().expect("wait for the child") {
             break s;
         }
-        assert!(Instant::now() < end, "python did not exit");
+        assert!(Instant::now() < end, "{program} did not exit");
         sprout::sleep(Duration::from_millis(5));
     };
     (status.success(), text)
+}
+
+/// Runs curl with `args` (see [`run_command`]), or returns `None` with a note on stderr if
+/// curl is not installed (CI installs only python3; the raw-client checks always run).
+pub fn run_curl(args: &[String]) -> Option<(bool, String)> {
+    let found = Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("note: curl is not installed; skipping the curl part of this test");
+        return None;
+    }
+    Some(run_command("curl", args))
 }
 
 /// Runs `f` on a plain OS thread (a blocking client such as ureq) while this thread's hub

@@ -18,7 +18,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use super::chunked::{ChunkedDecoder, Step};
+use super::chunked::{ChunkedDecoder, Limits, Step};
 use super::head::{Fault, Framing};
 use crate::conn_stream::ConnStream;
 
@@ -81,6 +81,7 @@ impl<'a> Body<'a> {
         buf: &'a mut [u8],
         end: usize,
         framing: Framing,
+        limits: Limits,
         expect_continue: bool,
         wbuf: &'a mut Vec<u8>,
         max_body: u64,
@@ -89,7 +90,7 @@ impl<'a> Body<'a> {
         let kind = match framing {
             Framing::Empty => Kind::Empty,
             Framing::Length(n) => Kind::Length(n),
-            Framing::Chunked => Kind::Chunked(ChunkedDecoder::new()),
+            Framing::Chunked => Kind::Chunked(ChunkedDecoder::new(limits)),
         };
         Body {
             stream,
@@ -114,25 +115,52 @@ impl<'a> Body<'a> {
         }
     }
 
-    /// Reads and drops what is left of the body, up to `limit` bytes, so the connection can
-    /// carry the next request; then hands the buffer state back. A body the client was never
-    /// asked to send (a `100 Continue` not sent) is not waited for.
-    pub(crate) fn finish(mut self, limit: u64) -> Leftover {
-        if self.fault.is_none() && !self.is_complete() && !self.continue_pending {
-            let mut scratch = [0u8; 2048];
-            let mut drained = 0u64;
-            while drained <= limit {
-                match self.read(&mut scratch) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => drained += n as u64,
-                }
-            }
+    /// Drops what is left of the body *as far as it is already buffered* (never waiting for
+    /// the client), then hands the buffer state back. A body that is not complete after that
+    /// makes the connection close after the response, which goes out at once; the rest is
+    /// discarded by the closing connection's lingering read, which has a deadline and a
+    /// byte cap (nginx's lingering close). A body sent together with
+    /// `Expect: 100-continue` (the client did not wait) is dropped the same way, so the
+    /// connection is kept and a request pipelined after it is answered.
+    pub(crate) fn finish(mut self) -> Leftover {
+        if self.fault.is_none() {
+            self.skip_buffered();
         }
         Leftover {
             pos: self.pos,
             end: self.end,
             complete: self.is_complete() && self.fault.is_none(),
             fault: self.fault,
+        }
+    }
+
+    /// Consumes the buffered part of the body without reading the socket.
+    fn skip_buffered(&mut self) {
+        match &mut self.kind {
+            Kind::Empty => {}
+            Kind::Length(left) => {
+                let n = (*left).min((self.end - self.pos) as u64);
+                *left -= n;
+                self.pos += n as usize;
+            }
+            Kind::Chunked(dec) => loop {
+                match dec.step(&self.buf[self.pos..self.end], self.max_body) {
+                    Ok(Step::Data(n)) => {
+                        dec.consumed(n);
+                        self.pos += n;
+                    }
+                    Ok(Step::Skip(n)) => self.pos += n,
+                    Ok(Step::Done(n)) => {
+                        self.pos += n;
+                        break;
+                    }
+                    Ok(Step::NeedMore) => break,
+                    Err(f) => {
+                        self.fault = Some(f);
+                        break;
+                    }
+                }
+            },
         }
     }
 

@@ -4,13 +4,48 @@
 //! what its first bytes are (body data to hand out, framing to skip, the end of the body), or
 //! that it needs more input. The body reader owns the buffer and the copying. A chunk size
 //! line must start with a hex digit and end in CRLF (extensions are skipped), the data must
-//! be followed by CRLF, and trailer lines are read and dropped. The decoded size counts
-//! against the body limit as each chunk size arrives, before its data is read.
+//! be followed by CRLF, and trailer lines are validated like header lines (RFC 9112, section
+//! 7.1.2: a token name, a colon right after it, a value without control bytes; no obs-fold)
+//! and dropped: a bad one is 400 (the class of gevent's CVE-2023-41419). The decoded size
+//! counts against the body limit as each chunk size arrives, before its data is read.
+//!
+//! The limits on a chunk size line and on the trailer section are their own, independent
+//! of the request head's size ([`Limits`]): a chunk size line over its limit is 400, a
+//! trailer section over its limit (in bytes or fields) is 431.
 
 use super::head::Fault;
 
-/// The longest chunk size line (with extensions) or trailer section accepted.
-const MAX_LINE: usize = 4096;
+/// The chunked decoder's own limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Longest chunk size line, extensions and CRLF included.
+    pub(crate) line: usize,
+    /// Largest trailer section in bytes, the final CRLF excluded.
+    pub(crate) trailer_bytes: usize,
+    /// Most trailer fields.
+    pub(crate) trailer_fields: usize,
+}
+
+#[cfg(test)]
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            line: 4096,
+            trailer_bytes: 8192,
+            trailer_fields: 100,
+        }
+    }
+}
+
+/// Whether `line` (CRLF excluded) is a valid field line: `token ":" value`, nothing between
+/// the name and the colon (the control bytes were refused by [`valid_line`]).
+fn valid_field(line: &[u8]) -> bool {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    match line.iter().position(|b| *b == b':') {
+        Some(colon) => colon > 0 && line[..colon].iter().all(|&b| token(b)),
+        None => false,
+    }
+}
 
 /// Whether `line` ends in CRLF and holds no other CR, LF or control byte (tabs allowed).
 fn valid_line(line: &[u8]) -> bool {
@@ -29,8 +64,9 @@ enum State {
     Data(u64),
     /// Expecting the CRLF after a chunk's data.
     DataEnd,
-    /// After the last chunk: trailer lines until an empty one; bytes of trailer so far.
-    Trailer(usize),
+    /// After the last chunk: trailer lines until an empty one; bytes and fields of trailer
+    /// so far.
+    Trailer(usize, usize),
     /// The body has ended.
     Done,
 }
@@ -56,14 +92,17 @@ pub(crate) struct ChunkedDecoder {
     state: State,
     /// Body bytes announced so far (checked against the limit).
     total: u64,
+    /// The limits on framing lines and trailers.
+    limits: Limits,
 }
 
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
-    pub(crate) fn new() -> ChunkedDecoder {
+    pub(crate) fn new(limits: Limits) -> ChunkedDecoder {
         ChunkedDecoder {
             state: State::Size,
             total: 0,
+            limits,
         }
     }
 
@@ -85,6 +124,9 @@ impl ChunkedDecoder {
                 }
                 let parsed = httparse::parse_chunk_size(input);
                 if let Ok(httparse::Status::Complete((n, _))) = parsed {
+                    if n > self.limits.line {
+                        return Err(Fault::BadRequest);
+                    }
                     // httparse lets any byte through inside an extension, bare LF included;
                     // a proxy that ends the line there would frame the body differently
                     // (request smuggling). Only CRLF may end the line, and no other control
@@ -95,7 +137,7 @@ impl ChunkedDecoder {
                 }
                 match parsed {
                     Ok(httparse::Status::Complete((n, 0))) => {
-                        self.state = State::Trailer(0);
+                        self.state = State::Trailer(0, 0);
                         Ok(Step::Skip(n))
                     }
                     Ok(httparse::Status::Complete((n, size))) => {
@@ -106,7 +148,9 @@ impl ChunkedDecoder {
                         self.state = State::Data(size);
                         Ok(Step::Skip(n))
                     }
-                    Ok(httparse::Status::Partial) if input.len() < MAX_LINE => Ok(Step::NeedMore),
+                    Ok(httparse::Status::Partial) if input.len() < self.limits.line => {
+                        Ok(Step::NeedMore)
+                    }
                     Ok(httparse::Status::Partial) | Err(_) => Err(Fault::BadRequest),
                 }
             }
@@ -125,25 +169,32 @@ impl ChunkedDecoder {
                 [] | [b'\r'] => Ok(Step::NeedMore),
                 _ => Err(Fault::BadRequest),
             },
-            State::Trailer(seen) => match input.iter().position(|b| *b == b'\n') {
+            State::Trailer(seen, fields) => match input.iter().position(|b| *b == b'\n') {
                 Some(i) => {
                     // Trailer lines end in CRLF too (a bare LF would end them differently
                     // for a proxy in front).
                     if !valid_line(&input[..=i]) {
                         return Err(Fault::BadRequest);
                     }
-                    let line = &input[..i];
-                    if line == b"\r" {
+                    let line = &input[..i - 1];
+                    if line.is_empty() {
                         self.state = State::Done;
                         return Ok(Step::Done(i + 1));
                     }
-                    if seen + i + 1 > MAX_LINE {
+                    if seen + i + 1 > self.limits.trailer_bytes
+                        || fields >= self.limits.trailer_fields
+                    {
                         return Err(Fault::HeadersTooLarge);
                     }
-                    self.state = State::Trailer(seen + i + 1);
+                    if !valid_field(line) {
+                        return Err(Fault::BadRequest);
+                    }
+                    self.state = State::Trailer(seen + i + 1, fields + 1);
                     Ok(Step::Skip(i + 1))
                 }
-                None if seen + input.len() > MAX_LINE => Err(Fault::HeadersTooLarge),
+                None if seen + input.len() > self.limits.trailer_bytes => {
+                    Err(Fault::HeadersTooLarge)
+                }
                 None => Ok(Step::NeedMore),
             },
             State::Done => Ok(Step::Done(0)),
@@ -171,7 +222,7 @@ mod tests {
     /// Decodes `input` fed in pieces of `piece` bytes; returns the body and the bytes left
     /// after it.
     fn decode(input: &[u8], piece: usize, max: u64) -> Result<(Vec<u8>, Vec<u8>), Fault> {
-        let mut d = ChunkedDecoder::new();
+        let mut d = ChunkedDecoder::new(Limits::default());
         let mut body = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         let mut fed = 0;
@@ -237,7 +288,7 @@ mod tests {
         ] {
             assert_eq!(decode(bad, 3, u64::MAX), Err(Fault::BadRequest), "{bad:?}");
         }
-        let endless = [b'1'; MAX_LINE + 10];
+        let endless = [b'1'; 4096 + 10];
         assert_eq!(
             decode(&[&b"1;"[..], &endless].concat(), 64, 1 << 20),
             Err(Fault::BadRequest)

@@ -13,12 +13,19 @@ use crate::sys;
 /// Length of an IMF-fixdate.
 pub(crate) const DATE_LEN: usize = 29;
 
+/// `HTTP/1.1 200 OK\r\nDate: ` before the date.
+const OK_START: &[u8] = b"HTTP/1.1 200 OK\r\nDate: ";
+
+/// Length of the start of a `200 OK` head up to the end of its `Date` line.
+pub(crate) const OK_HEAD_LEN: usize = OK_START.len() + DATE_LEN + 2;
+
 /// One thread's formatted date.
 struct Cached {
     /// The second `text` was formatted for (seconds since the Unix epoch).
     secs: Cell<u64>,
-    /// The formatted date.
-    text: Cell<[u8; DATE_LEN]>,
+    /// `HTTP/1.1 200 OK\r\nDate: <date>\r\n`: the most common head start, copied in one
+    /// piece; the date alone is at `OK_START.len()..`.
+    ok_head: Cell<[u8; OK_HEAD_LEN]>,
 }
 
 thread_local! {
@@ -26,21 +33,34 @@ thread_local! {
     static CACHE: Cached = const {
         Cached {
             secs: Cell::new(0),
-            text: Cell::new([0; DATE_LEN]),
+            ok_head: Cell::new([0; OK_HEAD_LEN]),
         }
     };
 }
 
-/// The current date as an IMF-fixdate, reformatted only when the second has changed.
-pub(crate) fn now() -> [u8; DATE_LEN] {
+/// `HTTP/1.1 200 OK\r\nDate: <now>\r\n`, the date reformatted only when the second has
+/// changed.
+pub(crate) fn ok_head() -> [u8; OK_HEAD_LEN] {
     let secs = sys::coarse_unix_secs();
     CACHE.with(|c| {
         if c.secs.get() != secs {
-            c.text.set(format(secs));
+            let mut head = [0u8; OK_HEAD_LEN];
+            head[..OK_START.len()].copy_from_slice(OK_START);
+            head[OK_START.len()..OK_START.len() + DATE_LEN].copy_from_slice(&format(secs));
+            head[OK_HEAD_LEN - 2..].copy_from_slice(b"\r\n");
+            c.ok_head.set(head);
             c.secs.set(secs);
         }
-        c.text.get()
+        c.ok_head.get()
     })
+}
+
+/// The current date as an IMF-fixdate, reformatted only when the second has changed.
+pub(crate) fn now() -> [u8; DATE_LEN] {
+    let head = ok_head();
+    let mut date = [0u8; DATE_LEN];
+    date.copy_from_slice(&head[OK_START.len()..OK_START.len() + DATE_LEN]);
+    date
 }
 
 /// Formats `secs` since the Unix epoch as an IMF-fixdate.
@@ -72,7 +92,7 @@ fn two_digits(dst: &mut [u8], n: u64) {
 
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, for non-negative counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
@@ -115,5 +135,8 @@ mod tests {
             .unwrap()
             .as_secs();
         assert!(precise.abs_diff(sys::coarse_unix_secs()) <= 1);
+        let head = ok_head();
+        assert!(head.starts_with(b"HTTP/1.1 200 OK\r\nDate: "));
+        assert!(head.ends_with(b" GMT\r\n"));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::body::Body;
-use super::head::{Framing, Head, Span};
+use super::head::{Form, Framing, Head, Span};
 
 /// The protocol version of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,9 +20,11 @@ pub enum Version {
 /// One HTTP request, handed to the handler as `&mut Request`.
 ///
 /// The body is read through [`body`](Request::body), which implements `std::io::Read`;
-/// reading it parks only the handler's greenlet. A body the handler leaves unread is read
-/// and dropped by the server (up to a limit; past it the connection is closed after the
-/// response).
+/// reading it parks only the handler's greenlet. A body the handler leaves unread is dropped
+/// by the server as far as it has arrived with the request; if more is to come, the
+/// response goes out at once with `Connection: close` and the rest is read and dropped
+/// under the limits of [`Builder::discard_timeout`](super::Builder::discard_timeout) and
+/// [`Builder::discard_max`](super::Builder::discard_max).
 pub struct Request<'a> {
     /// Offsets of the head's parts into `bytes`.
     head: &'a Head,
@@ -52,10 +54,15 @@ impl<'a> Request<'a> {
         &self.bytes[s.0 as usize..s.1 as usize]
     }
 
+    /// The text of a span that is known to be UTF-8: only spans of the method and header
+    /// names (tokens, ASCII), of the target (handed out by httparse as `&str`) and of parts
+    /// of it cut at ASCII bytes, and of a validated (ASCII) `Host` value are passed here.
     fn text(&self, s: Span) -> &str {
-        // Method and header names are tokens (ASCII), and httparse hands the target out as
-        // `&str`: none of these can fail.
-        std::str::from_utf8(self.slice(s)).unwrap_or_default()
+        let bytes = self.slice(s);
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: see above: every span passed is UTF-8 by construction (checked once by
+        // httparse or by the Host check, not again per call on the hot path).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     /// The method, as sent (`GET`, `POST`, ...; methods are case-sensitive).
@@ -63,20 +70,43 @@ impl<'a> Request<'a> {
         self.text(self.head.method)
     }
 
-    /// The request target as sent: path and query (`/search?q=sprout`).
+    /// The request target as sent: normally path and query (`/search?q=sprout`); also
+    /// `http://host/path?query` (absolute-form), `host:port` (`CONNECT`) or `*`
+    /// (`OPTIONS`).
     pub fn target(&self) -> &str {
         self.text(self.head.target)
     }
 
-    /// The path: the target up to `?` (not percent-decoded).
+    /// The path: the target's path up to `?` (not percent-decoded). For an absolute-form
+    /// target (`GET http://x/a?b`) the path of the URI (`/a`; `/` when it has none), so
+    /// routing does not depend on the form (RFC 9112, section 3.2.2). `*` for an
+    /// asterisk-form `OPTIONS`, and empty for `CONNECT`'s authority-form.
     pub fn path(&self) -> &str {
-        let t = self.target();
-        t.split_once('?').map_or(t, |(p, _)| p)
+        let t = self.text(self.head.path);
+        // `?` is ASCII: slicing there keeps UTF-8 boundaries.
+        let p = match t.bytes().position(|b| b == b'?') {
+            Some(i) => &t[..i],
+            None => t,
+        };
+        if p.is_empty() && self.head.form == Form::Absolute {
+            "/"
+        } else {
+            p
+        }
     }
 
     /// The query string after `?`, if there is one (not percent-decoded).
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, q)| q)
+        let t = self.text(self.head.path);
+        t.bytes().position(|b| b == b'?').map(|i| &t[i + 1..])
+    }
+
+    /// The authority the request is for (`host` or `host:port`): the target's when it is
+    /// absolute-form or authority-form (it wins over `Host`, RFC 9112 section 3.2.2),
+    /// else the `Host` header's. `None` when neither gives one (HTTP/1.0 without `Host`,
+    /// or an empty `Host`). Validated by the server: `uri-host [":" port]`, no userinfo.
+    pub fn authority(&self) -> Option<&str> {
+        self.head.authority.map(|a| self.text(a))
     }
 
     /// The protocol version.

@@ -11,10 +11,14 @@ use std::fmt;
 use std::io;
 
 use super::date;
+use super::tunnel::Tunnel;
 use super::writer::BodyWriter;
 
 /// A function writing a streamed body; see [`Response::stream`].
 pub(crate) type StreamFn = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()>>;
+
+/// A function serving a `CONNECT` tunnel; see [`Response::tunnel`].
+pub(crate) type TunnelFn = Box<dyn FnOnce(&mut Tunnel<'_>) -> io::Result<()>>;
 
 /// The body of a [`Response`]: bytes (static or owned), or a function that streams it.
 /// Made with `From` (`&'static str`, `String`, `&'static [u8]`, `Vec<u8>`) or by
@@ -32,6 +36,8 @@ enum Inner {
     Owned(Vec<u8>),
     /// Written by a function after the head, chunked (or until close for HTTP/1.0).
     Stream(StreamFn),
+    /// A `CONNECT` tunnel served by a function after the head.
+    Tunnel(TunnelFn),
 }
 
 impl ResponseBody {
@@ -40,7 +46,7 @@ impl ResponseBody {
         match &self.inner {
             Inner::Static(b) => Some(b),
             Inner::Owned(v) => Some(v),
-            Inner::Stream(_) => None,
+            Inner::Stream(_) | Inner::Tunnel(_) => None,
         }
     }
 
@@ -48,6 +54,14 @@ impl ResponseBody {
     pub(crate) fn into_stream(self) -> Option<StreamFn> {
         match self.inner {
             Inner::Stream(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The tunnel function, if the response opens a tunnel.
+    pub(crate) fn into_tunnel(self) -> Option<TunnelFn> {
+        match self.inner {
+            Inner::Tunnel(f) => Some(f),
             _ => None,
         }
     }
@@ -91,6 +105,7 @@ impl fmt::Debug for ResponseBody {
             Inner::Static(b) => write!(f, "ResponseBody({} bytes)", b.len()),
             Inner::Owned(v) => write!(f, "ResponseBody({} bytes)", v.len()),
             Inner::Stream(_) => f.write_str("ResponseBody(stream)"),
+            Inner::Tunnel(_) => f.write_str("ResponseBody(tunnel)"),
         }
     }
 }
@@ -143,16 +158,25 @@ impl Response {
     /// `200 OK` with a `text/plain; charset=utf-8` body.
     pub fn text(body: impl Into<ResponseBody>) -> Response {
         // A known-good value: no need to check it for header injection.
-        let mut r = Response::new(200).with_body(body);
-        r.content_type = Some(Cow::Borrowed("text/plain; charset=utf-8"));
-        r
+        Response::ok(body.into(), "text/plain; charset=utf-8")
     }
 
     /// `200 OK` with an `application/json` body (already serialized).
     pub fn json(body: impl Into<ResponseBody>) -> Response {
-        let mut r = Response::new(200).with_body(body);
-        r.content_type = Some(Cow::Borrowed("application/json"));
-        r
+        Response::ok(body.into(), "application/json")
+    }
+
+    /// `200 OK` with a known-good content type, built in place (the common case: nothing
+    /// to check, nothing to drop).
+    #[inline]
+    fn ok(body: ResponseBody, content_type: &'static str) -> Response {
+        Response {
+            status: 200,
+            content_type: Some(Cow::Borrowed(content_type)),
+            headers: Vec::new(),
+            body,
+            close: false,
+        }
     }
 
     /// `200 OK` whose body `f` writes after the head has been sent, through a
@@ -166,6 +190,21 @@ impl Response {
     {
         Response::new(200).with_body(ResponseBody {
             inner: Inner::Stream(Box::new(f)),
+        })
+    }
+
+    /// `200 OK` to a `CONNECT` request, after which `f` serves the tunnel on the raw
+    /// connection (see [`Tunnel`]); the connection closes when `f` returns. Only a server
+    /// built with [`Builder::connect`](super::Builder::connect) passes `CONNECT` to its
+    /// handler (others answer 501). The head carries no `Content-Length` or
+    /// `Transfer-Encoding` (RFC 9110, section 9.3.6). A tunnel response to any other
+    /// method, or with a status that is not 2xx, is sent as an empty body and `f` is not run.
+    pub fn tunnel<F>(f: F) -> Response
+    where
+        F: FnOnce(&mut Tunnel<'_>) -> io::Result<()> + 'static,
+    {
+        Response::new(200).with_body(ResponseBody {
+            inner: Inner::Tunnel(Box::new(f)),
         })
     }
 
@@ -239,7 +278,7 @@ impl Response {
 
     /// Whether the body is streamed.
     pub(crate) fn is_stream(&self) -> bool {
-        self.body.bytes().is_none()
+        matches!(self.body.inner, Inner::Stream(_))
     }
 
     /// Takes the body out (for streaming it).
@@ -255,25 +294,41 @@ impl Response {
     /// Writes the status line and headers (and the blank line) into `out`. `chunked` and
     /// `keep_alive` are the connection's decisions; `http10` says the client speaks
     /// HTTP/1.0 (so keep-alive is announced, and streamed bodies run until close).
-    pub(crate) fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
-        status_line(out, self.status);
-        out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(&date::now());
-        out.extend_from_slice(b"\r\n");
+    /// `tunnel`: a 2xx answer to `CONNECT`, which carries no framing headers at all.
+    pub(crate) fn write_head(
+        &self,
+        out: &mut Vec<u8>,
+        keep_alive: bool,
+        http10: bool,
+        tunnel: bool,
+    ) {
+        out.reserve(160);
+        if self.status == 200 {
+            out.extend_from_slice(&date::ok_head());
+        } else {
+            status_line(out, self.status);
+            out.extend_from_slice(b"Date: ");
+            out.extend_from_slice(&date::now());
+            out.extend_from_slice(b"\r\n");
+        }
         if let Some(ct) = &self.content_type {
             header_line(out, b"Content-Type", ct.as_bytes());
         }
         for (name, value) in &self.headers {
             header_line(out, name.as_bytes(), value.as_bytes());
         }
-        if has_body(self.status) {
+        if has_body(self.status) && !tunnel {
             match self.body.bytes() {
                 Some(b) => {
                     out.extend_from_slice(b"Content-Length: ");
                     decimal(out, b.len() as u64);
                     out.extend_from_slice(b"\r\n");
                 }
-                None if !http10 => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+                None if !http10 && self.is_stream() => {
+                    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n")
+                }
+                // A tunnel response that does not open a tunnel has an empty body.
+                None if !self.is_stream() => out.extend_from_slice(b"Content-Length: 0\r\n"),
                 None => {}
             }
         }
@@ -292,8 +347,8 @@ pub(crate) fn has_body(status: u16) -> bool {
 }
 
 /// The complete answer to a request refused by the server itself: `status`, a one-line
-/// plain-text body, and `Connection: close`.
-pub(crate) fn write_error(out: &mut Vec<u8>, status: u16) {
+/// plain-text body, and `Connection: close`. Returns the body's length.
+pub(crate) fn write_error(out: &mut Vec<u8>, status: u16) -> u64 {
     status_line(out, status);
     out.extend_from_slice(b"Date: ");
     out.extend_from_slice(&date::now());
@@ -303,6 +358,7 @@ pub(crate) fn write_error(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
     out.extend_from_slice(reason);
     out.push(b'\n');
+    reason.len() as u64 + 1
 }
 
 fn status_line(out: &mut Vec<u8>, status: u16) {
@@ -400,7 +456,7 @@ mod tests {
 
     fn head(r: &Response, keep_alive: bool, http10: bool) -> String {
         let mut out = Vec::new();
-        r.write_head(&mut out, keep_alive, http10);
+        r.write_head(&mut out, keep_alive, http10, false);
         String::from_utf8(out).unwrap()
     }
 
