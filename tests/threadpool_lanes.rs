@@ -39,18 +39,27 @@ fn default_size_runs_many_blocking_jobs_at_once_and_lookups_have_their_own_lane(
     // until released; a lookup still completes.
     threadpool::set_max_threads(4);
     let gate = Arc::new(Barrier::new(5));
+    let started = Arc::new(AtomicUsize::new(0));
     let blockers: Vec<_> = (0..4)
         .map(|_| {
-            let gate = gate.clone();
+            let (gate, started) = (gate.clone(), started.clone());
             spawn(move || {
                 spawn_blocking(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
                     gate.wait();
                 })
             })
         })
         .collect();
+    // All 4 threads of the main pool are now taken by blockers (the pool takes jobs in no
+    // promised order, so wait until each one runs rather than queueing a fifth job).
+    let t = Instant::now();
+    while started.load(Ordering::SeqCst) < 4 && t.elapsed() < Duration::from_secs(30) {
+        sprout::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(started.load(Ordering::SeqCst), 4, "the blockers did not all start");
+    assert_eq!(threadpool::threads(), 4);
     let queued = spawn(|| spawn_blocking(|| "ran after the blockers"));
-    sprout::sleep(Duration::from_millis(20)); // the blockers occupy all 4 threads
     let looked_up = with_timeout(Duration::from_secs(10), || {
         sprout::net::lookup_host(("localhost", 80))
     });
