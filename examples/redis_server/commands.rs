@@ -45,6 +45,8 @@ pub struct Server {
     pub started: Instant,
     /// Connections open now.
     pub clients: Cell<usize>,
+    /// Connections parked in `BLPOP`/`BRPOP` now.
+    pub blocked: Cell<usize>,
     /// Connections accepted since start.
     pub total_connections: Cell<u64>,
     /// Commands executed since start.
@@ -1295,8 +1297,9 @@ fn info(srv: &Server, _: &mut Client, a: &Args, out: &mut Vec<u8>) -> Flow {
     }
     if want("clients") {
         s.push_str(&format!(
-            "# Clients\r\nconnected_clients:{}\r\n\r\n",
-            srv.clients.get()
+            "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\n\r\n",
+            srv.clients.get(),
+            srv.blocked.get()
         ));
     }
     if want("stats") {
@@ -1318,7 +1321,8 @@ fn info(srv: &Server, _: &mut Client, a: &Args, out: &mut Vec<u8>) -> Flow {
         }
         s.push_str("\r\n");
     }
-    resp::bulk(out, s.as_bytes());
+    // Sections are separated by a blank line; none follows the last.
+    resp::bulk(out, s.strip_suffix("\r\n").unwrap_or(&s).as_bytes());
     Flow::Go
 }
 

@@ -107,6 +107,7 @@ fn main() -> io::Result<()> {
         },
         started: Instant::now(),
         clients: Cell::new(0),
+        blocked: Cell::new(0),
         total_connections: Cell::new(0),
         total_commands: Cell::new(0),
     });
@@ -309,6 +310,7 @@ fn block(srv: &Server, stream: &TcpStream, on: BlockOn, out: &mut Vec<u8>) -> bo
     srv.store.borrow_mut().block(&on.keys, &waiter);
     let deadline = on.timeout.map(|t| Instant::now() + t);
     let mut alive = true;
+    srv.blocked.set(srv.blocked.get() + 1);
     loop {
         let slice = match deadline {
             Some(d) => d.saturating_duration_since(Instant::now()).min(BLOCKED_CHECK),
@@ -323,6 +325,7 @@ fn block(srv: &Server, stream: &TcpStream, on: BlockOn, out: &mut Vec<u8>) -> bo
             break;
         }
     }
+    srv.blocked.set(srv.blocked.get() - 1);
     let mut st = srv.store.borrow_mut();
     st.unblock(&on.keys, &waiter);
     let served = waiter.served.borrow_mut().take();
