@@ -1,9 +1,9 @@
 //! `examples/redis_server` driven by Redis's own tools (Debian's `redis-tools`): the pub/sub
 //! transcript, `BLPOP` woken by `LPUSH` from another client, expiry, and redis-benchmark.
 
-mod support;
 #[path = "support/redis.rs"]
 mod redis_support;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -67,7 +67,11 @@ fn blpop_woken_by_lpush_from_another_client() {
     assert_eq!(next_lines(&rx, 2), ["jobs", "job-1"]);
     let status = waiter.child.wait().unwrap();
     assert!(status.success());
-    assert_eq!(cli_out(addr, &["LLEN", "jobs"]), "0", "the element went to the waiter");
+    assert_eq!(
+        cli_out(addr, &["LLEN", "jobs"]),
+        "0",
+        "the element went to the waiter"
+    );
 
     // And a timeout: nil after the wait.
     let t = Instant::now();

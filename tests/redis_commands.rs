@@ -1,9 +1,9 @@
 //! `examples/redis_server` through the `redis` crate: every command, its replies and its
 //! errors, worded as redis-server 7 words them.
 
-mod support;
 #[path = "support/redis.rs"]
 mod redis_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -33,15 +33,24 @@ fn strings_and_keys() {
     assert_eq!(q::<Option<String>>(c, &["GET", "nokey"]), None);
     assert_eq!(q::<String>(c, &["SET", "k", "w", "XX"]), "OK");
     assert_eq!(q::<String>(c, &["SET", "k", "x", "GET"]), "w");
-    assert_eq!(q::<String>(c, &["set", "fresh", "1", "nx", "ex", "100"]), "OK");
+    assert_eq!(
+        q::<String>(c, &["set", "fresh", "1", "nx", "ex", "100"]),
+        "OK"
+    );
     let ttl: i64 = q(c, &["TTL", "fresh"]);
     assert!((99..=100).contains(&ttl), "ttl {ttl}");
     assert_eq!(q::<String>(c, &["SET", "fresh", "2", "KEEPTTL"]), "OK");
-    assert!(q::<i64>(c, &["TTL", "fresh"]) > 0, "KEEPTTL keeps the deadline");
+    assert!(
+        q::<i64>(c, &["TTL", "fresh"]) > 0,
+        "KEEPTTL keeps the deadline"
+    );
     assert_eq!(q::<String>(c, &["SET", "fresh", "3"]), "OK");
     assert_eq!(q::<i64>(c, &["TTL", "fresh"]), -1, "a plain SET clears it");
     assert_eq!(err(c, &["SET", "k", "v", "NX", "XX"]), "ERR syntax error");
-    assert_eq!(err(c, &["SET", "k", "v", "EX", "1", "PX", "1"]), "ERR syntax error");
+    assert_eq!(
+        err(c, &["SET", "k", "v", "EX", "1", "PX", "1"]),
+        "ERR syntax error"
+    );
     assert_eq!(err(c, &["SET", "k", "v", "EX"]), "ERR syntax error");
     assert_eq!(err(c, &["SET", "k", "v", "BOGUS"]), "ERR syntax error");
     assert_eq!(err(c, &["SET", "k", "v", "EX", "abc"]), NOT_INT);
@@ -167,7 +176,10 @@ fn expiry() {
         err(c, &["EXPIRE", "k", "10", "GT", "LT"]),
         "ERR GT and LT options at the same time are not compatible"
     );
-    assert_eq!(err(c, &["EXPIRE", "k", "10", "YY"]), "ERR Unsupported option YY");
+    assert_eq!(
+        err(c, &["EXPIRE", "k", "10", "YY"]),
+        "ERR Unsupported option YY"
+    );
     assert_eq!(err(c, &["EXPIRE", "k", "soon"]), NOT_INT);
     assert_eq!(
         err(c, &["EXPIRE", "k", "9223372036854775807"]),
@@ -195,7 +207,10 @@ fn expiry() {
     q::<String>(c, &["SET", "stays", "v"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while q::<i64>(c, &["DBSIZE"]) != 1 {
-        assert!(Instant::now() < deadline, "active expiry never removed the keys");
+        assert!(
+            Instant::now() < deadline,
+            "active expiry never removed the keys"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(info_field(c, "db0"), "keys=1,expires=0,avg_ttl=0");
@@ -207,11 +222,23 @@ fn lists_and_blocking_pops() {
     let c = &mut conn(addr);
     assert_eq!(q::<i64>(c, &["RPUSH", "l", "b", "c"]), 2);
     assert_eq!(q::<i64>(c, &["LPUSH", "l", "a", "z"]), 4);
-    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "l", "0", "-1"]), ["z", "a", "b", "c"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "l", "0", "-1"]),
+        ["z", "a", "b", "c"]
+    );
     assert_eq!(q::<Vec<String>>(c, &["LRANGE", "l", "1", "2"]), ["a", "b"]);
-    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "l", "-2", "100"]), ["b", "c"]);
-    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "l", "3", "1"]), Vec::<String>::new());
-    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "nokey", "0", "-1"]), Vec::<String>::new());
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "l", "-2", "100"]),
+        ["b", "c"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "l", "3", "1"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "nokey", "0", "-1"]),
+        Vec::<String>::new()
+    );
     assert_eq!(q::<i64>(c, &["LLEN", "l"]), 4);
     assert_eq!(q::<String>(c, &["LINDEX", "l", "0"]), "z");
     assert_eq!(q::<String>(c, &["LINDEX", "l", "-1"]), "c");
@@ -221,7 +248,11 @@ fn lists_and_blocking_pops() {
     assert_eq!(q::<String>(c, &["LPOP", "l"]), "z");
     assert_eq!(q::<String>(c, &["RPOP", "l"]), "c");
     assert_eq!(q::<Vec<String>>(c, &["LPOP", "l", "5"]), ["a", "b"]);
-    assert_eq!(q::<i64>(c, &["EXISTS", "l"]), 0, "an emptied list is deleted");
+    assert_eq!(
+        q::<i64>(c, &["EXISTS", "l"]),
+        0,
+        "an emptied list is deleted"
+    );
     assert_eq!(q::<Option<String>>(c, &["LPOP", "l"]), None);
     assert_eq!(q::<Value>(c, &["RPOP", "l", "2"]), Value::Nil);
     assert_eq!(
@@ -241,16 +272,29 @@ fn lists_and_blocking_pops() {
     ] {
         assert_eq!(err(c, cmd), WRONGTYPE, "{cmd:?}");
     }
-    assert_eq!(q::<String>(c, &["GET", "str"]), "v", "a failed push changes nothing");
+    assert_eq!(
+        q::<String>(c, &["GET", "str"]),
+        "v",
+        "a failed push changes nothing"
+    );
 
     // A BLPOP that finds an element returns at once; one that does not times out with nil.
     q::<i64>(c, &["RPUSH", "q2", "x", "y"]);
-    assert_eq!(q::<Vec<String>>(c, &["BLPOP", "q1", "q2", "0"]), ["q2", "x"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["BLPOP", "q1", "q2", "0"]),
+        ["q2", "x"]
+    );
     assert_eq!(q::<Vec<String>>(c, &["BRPOP", "q2", "0"]), ["q2", "y"]);
     let t = Instant::now();
     assert_eq!(q::<Value>(c, &["BLPOP", "q1", "0.2"]), Value::Nil);
-    assert!(t.elapsed() >= Duration::from_millis(190), "waited its timeout");
-    assert_eq!(err(c, &["BLPOP", "q1", "x"]), "ERR timeout is not a float or out of range");
+    assert!(
+        t.elapsed() >= Duration::from_millis(190),
+        "waited its timeout"
+    );
+    assert_eq!(
+        err(c, &["BLPOP", "q1", "x"]),
+        "ERR timeout is not a float or out of range"
+    );
     assert_eq!(err(c, &["BLPOP", "q1", "-1"]), "ERR timeout is negative");
     assert_eq!(
         err(c, &["BLPOP", "q1"]),
@@ -286,7 +330,10 @@ fn lists_and_blocking_pops() {
     }
     wait_blocked(c, 0);
     assert_eq!(q::<i64>(c, &["RPUSH", "lost", "kept"]), 1);
-    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "lost", "0", "-1"]), ["kept"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "lost", "0", "-1"]),
+        ["kept"]
+    );
 }
 
 #[test]
@@ -308,7 +355,10 @@ fn hashes_sets_sorted_sets() {
     assert_eq!(q::<i64>(c, &["HINCRBY", "h", "a", "-5"]), -2);
     assert_eq!(q::<i64>(c, &["HINCRBY", "h", "new", "7"]), 7);
     q::<i64>(c, &["HSET", "h", "text", "x"]);
-    assert_eq!(err(c, &["HINCRBY", "h", "text", "1"]), "ERR hash value is not an integer");
+    assert_eq!(
+        err(c, &["HINCRBY", "h", "text", "1"]),
+        "ERR hash value is not an integer"
+    );
     assert_eq!(err(c, &["HINCRBY", "h", "a", "x"]), NOT_INT);
     q::<i64>(c, &["HSET", "h", "max", "9223372036854775807"]);
     assert_eq!(
@@ -321,7 +371,11 @@ fn hashes_sets_sorted_sets() {
         "ERR wrong number of arguments for 'hset' command"
     );
     assert_eq!(q::<i64>(c, &["HDEL", "h", "c", "new", "text", "max"]), 4);
-    assert_eq!(q::<i64>(c, &["EXISTS", "h"]), 0, "an emptied hash is deleted");
+    assert_eq!(
+        q::<i64>(c, &["EXISTS", "h"]),
+        0,
+        "an emptied hash is deleted"
+    );
 
     assert_eq!(q::<i64>(c, &["SADD", "s", "a", "b", "a"]), 2);
     assert_eq!(q::<i64>(c, &["SADD", "s", "b", "c"]), 1);
@@ -337,11 +391,23 @@ fn hashes_sets_sorted_sets() {
     assert_eq!(q::<i64>(c, &["EXISTS", "s"]), 0);
     assert_eq!(q::<i64>(c, &["SCARD", "s"]), 0);
 
-    assert_eq!(q::<i64>(c, &["ZADD", "z", "1", "a", "2.5", "b", "-inf", "c"]), 3);
+    assert_eq!(
+        q::<i64>(c, &["ZADD", "z", "1", "a", "2.5", "b", "-inf", "c"]),
+        3
+    );
     assert_eq!(q::<i64>(c, &["ZADD", "z", "0.1", "d", "1", "a"]), 1);
     assert_eq!(
         q::<Vec<String>>(c, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
-        ["c", "-inf", "d", "0.10000000000000001", "a", "1", "b", "2.5"]
+        [
+            "c",
+            "-inf",
+            "d",
+            "0.10000000000000001",
+            "a",
+            "1",
+            "b",
+            "2.5"
+        ]
     );
     assert_eq!(q::<Vec<String>>(c, &["ZRANGE", "z", "1", "2"]), ["d", "a"]);
     assert_eq!(q::<Vec<String>>(c, &["ZRANGE", "z", "-1", "-1"]), ["b"]);
@@ -357,9 +423,18 @@ fn hashes_sets_sorted_sets() {
     assert_eq!(q::<String>(c, &["ZADD", "z", "INCR", "2", "a"]), "7");
     // Equal scores rank by member.
     assert_eq!(q::<i64>(c, &["ZADD", "tie", "1", "b", "1", "a"]), 2);
-    assert_eq!(q::<Vec<String>>(c, &["ZRANGE", "tie", "0", "-1"]), ["a", "b"]);
-    assert_eq!(err(c, &["ZADD", "z", "abc", "m"]), "ERR value is not a valid float");
-    assert_eq!(err(c, &["ZADD", "z", "nan", "m"]), "ERR value is not a valid float");
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "tie", "0", "-1"]),
+        ["a", "b"]
+    );
+    assert_eq!(
+        err(c, &["ZADD", "z", "abc", "m"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        err(c, &["ZADD", "z", "nan", "m"]),
+        "ERR value is not a valid float"
+    );
     assert_eq!(err(c, &["ZADD", "z", "1", "m", "2"]), "ERR syntax error");
     assert_eq!(
         err(c, &["ZADD", "z", "NX", "XX", "1", "m"]),
@@ -373,7 +448,10 @@ fn hashes_sets_sorted_sets() {
         err(c, &["ZADD", "z", "INCR", "1", "a", "2", "b"]),
         "ERR INCR option supports a single increment-element pair"
     );
-    assert_eq!(err(c, &["ZRANGE", "z", "0", "1", "BOGUS"]), "ERR syntax error");
+    assert_eq!(
+        err(c, &["ZRANGE", "z", "0", "1", "BOGUS"]),
+        "ERR syntax error"
+    );
     assert_eq!(err(c, &["ZRANGE", "z", "a", "1"]), NOT_INT);
 
     q::<String>(c, &["SET", "str", "v"]);
@@ -431,8 +509,14 @@ fn server_commands_and_errors() {
     }
 
     // What redis-benchmark asks.
-    assert_eq!(q::<Vec<String>>(c, &["CONFIG", "GET", "save"]), ["save", ""]);
-    assert_eq!(q::<Vec<String>>(c, &["CONFIG", "GET", "appendonly"]), ["appendonly", "no"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["CONFIG", "GET", "save"]),
+        ["save", ""]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["CONFIG", "GET", "appendonly"]),
+        ["appendonly", "no"]
+    );
     assert_eq!(
         q::<Vec<String>>(c, &["CONFIG", "GET", "proto-max-*"]),
         ["proto-max-bulk-len", "536870912"]
@@ -442,7 +526,10 @@ fn server_commands_and_errors() {
         "ERR unknown subcommand 'SET'. Try CONFIG HELP."
     );
     // What redis-cli asks.
-    assert_eq!(q::<Vec<Value>>(c, &["COMMAND", "DOCS"]), Vec::<Value>::new());
+    assert_eq!(
+        q::<Vec<Value>>(c, &["COMMAND", "DOCS"]),
+        Vec::<Value>::new()
+    );
     let count: i64 = q(c, &["COMMAND", "COUNT"]);
     let all: Vec<Value> = q(c, &["COMMAND"]);
     assert_eq!(all.len() as i64, count);
@@ -457,9 +544,18 @@ fn server_commands_and_errors() {
     let info: String = q(c, &["INFO"]);
     assert!(info.starts_with("# Server\r\n"), "{info}");
     assert!(info.contains("redis_version:"), "{info}");
-    assert!(info.contains(&format!("tcp_port:{}\r\n", addr.port())), "{info}");
-    assert!(info.contains(&format!("process_id:{}\r\n", server.pid())), "{info}");
-    assert!(info.contains("# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0"), "{info}");
+    assert!(
+        info.contains(&format!("tcp_port:{}\r\n", addr.port())),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!("process_id:{}\r\n", server.pid())),
+        "{info}"
+    );
+    assert!(
+        info.contains("# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0"),
+        "{info}"
+    );
     let keyspace: String = q(c, &["INFO", "keyspace"]);
     assert_eq!(keyspace, "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n");
     assert_eq!(info_field(c, "connected_clients"), "1");
@@ -476,7 +572,11 @@ fn server_commands_and_errors() {
         "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP."
     );
     let other = &mut conn(addr);
-    assert_eq!(q::<Option<String>>(other, &["CLIENT", "GETNAME"]), None, "names are per connection");
+    assert_eq!(
+        q::<Option<String>>(other, &["CLIENT", "GETNAME"]),
+        None,
+        "names are per connection"
+    );
 
     assert_eq!(q::<String>(c, &["QUIT"]), "OK");
 }
@@ -493,13 +593,22 @@ fn pubsub_through_the_client() {
     assert_eq!(q::<i64>(c, &["PUBLISH", "nothing-here", "x"]), 1);
     assert_eq!(q::<i64>(c, &["PUBLISH", "other", "x"]), 0);
     let m = sub.get_message().unwrap();
-    assert_eq!((m.get_channel_name(), m.get_payload::<String>().unwrap()), ("news", "hello".into()));
+    assert_eq!(
+        (m.get_channel_name(), m.get_payload::<String>().unwrap()),
+        ("news", "hello".into())
+    );
     assert!(!m.from_pattern());
     let m = sub.get_message().unwrap();
     assert_eq!(m.get_pattern::<String>().unwrap(), "n*");
-    assert_eq!((m.get_channel_name(), m.get_payload::<String>().unwrap()), ("news", "hello".into()));
+    assert_eq!(
+        (m.get_channel_name(), m.get_payload::<String>().unwrap()),
+        ("news", "hello".into())
+    );
     let m = sub.get_message().unwrap();
-    assert_eq!((m.get_channel_name(), m.get_payload::<String>().unwrap()), ("nothing-here", "x".into()));
+    assert_eq!(
+        (m.get_channel_name(), m.get_payload::<String>().unwrap()),
+        ("nothing-here", "x".into())
+    );
     sub.unsubscribe("news").unwrap();
     sub.punsubscribe("n*").unwrap();
     drop(sub);

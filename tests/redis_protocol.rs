@@ -2,9 +2,9 @@
 //! protocol errors (answered and closed as redis-server 7 does), subscriber mode, clients
 //! that stop reading, and 1,000 subscribers on the server's one thread.
 
-mod support;
 #[path = "support/redis.rs"]
 mod redis_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,7 +20,7 @@ fn protocol_errors_answer_and_close() {
     let long_inline = [b"PING".as_slice(), &[b'a'; 70_000]].concat();
     let long_count = [b"*1".as_slice(), &[b'1'; 70_000]].concat();
     let long_bulk_count = [b"*1\r\n$1".as_slice(), &[b'1'; 70_000]].concat();
-    let cases: [(&[u8], &[u8]); 11] = [
+    let cases: [(&[u8], &[u8]); 12] = [
         (
             b"*1\r\n$4\r\nPING\r\n*x\r\n",
             b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n",
@@ -37,6 +37,11 @@ fn protocol_errors_answer_and_close() {
         (b"set a \"b\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
         // QUIT answers, then closes; what follows is not executed.
         (b"QUIT\r\nSET after quit\r\n", b"+OK\r\n"),
+        // A subscriber's error goes out through its queue, after its earlier replies.
+        (
+            b"SUBSCRIBE a\r\n*1\r\n$-1\r\n",
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n-ERR Protocol error: invalid bulk length\r\n",
+        ),
     ];
     for (req, want) in cases {
         let (got, closed) = exchange(addr, req);
@@ -46,7 +51,11 @@ fn protocol_errors_answer_and_close() {
             "request {:?}",
             String::from_utf8_lossy(&req[..req.len().min(40)])
         );
-        assert!(closed, "the server closes after {:?}", &req[..req.len().min(40)]);
+        assert!(
+            closed,
+            "the server closes after {:?}",
+            &req[..req.len().min(40)]
+        );
     }
     let c = &mut conn(addr);
     assert_eq!(q::<Option<String>>(c, &["GET", "after"]), None);
@@ -99,7 +108,12 @@ fn pipelined_commands_all_answered_in_order() {
     for i in 0..2000 {
         let v = format!("value-{i}");
         req.extend_from_slice(
-            format!("*3\r\n$3\r\nSET\r\n$4\r\nkey{}\r\n${}\r\n{v}\r\n", i % 10, v.len()).as_bytes(),
+            format!(
+                "*3\r\n$3\r\nSET\r\n$4\r\nkey{}\r\n${}\r\n{v}\r\n",
+                i % 10,
+                v.len()
+            )
+            .as_bytes(),
         );
         req.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$4\r\nkey{}\r\n", i % 10).as_bytes());
         req.extend_from_slice(b"INCR counter\r\n");
@@ -134,7 +148,8 @@ fn subscriber_mode_rules() {
     assert_eq!(q::<i64>(c, &["PUBLISH", "pq", "hi"]), 1);
     let msg = "*4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\npq\r\n$2\r\nhi\r\n";
     assert_eq!(String::from_utf8(read_n(&mut s, msg.len())).unwrap(), msg);
-    s.write_all(b"PUNSUBSCRIBE\r\nUNSUBSCRIBE\r\nSET k v\r\nQUIT\r\n").unwrap();
+    s.write_all(b"PUNSUBSCRIBE\r\nUNSUBSCRIBE\r\nSET k v\r\nQUIT\r\n")
+        .unwrap();
     let want = "*3\r\n$12\r\npunsubscribe\r\n$2\r\np*\r\n:0\r\n\
                 *3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n+OK\r\n+OK\r\n";
     let (got, closed) = read_until_close(&mut s, Duration::from_secs(30));
@@ -152,7 +167,9 @@ fn a_client_that_never_reads_is_disconnected_and_stalls_nobody() {
     // 200 MB of replies requested, none read.
     let mut hog = raw(addr);
     let mut writer = hog.try_clone().unwrap();
-    writer.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let sender = std::thread::spawn(move || {
@@ -224,7 +241,10 @@ fn a_slow_subscriber_is_disconnected_past_the_output_limit() {
         // one never reads.
         let deadline = Instant::now() + Duration::from_secs(60);
         while read.load(Ordering::SeqCst) + 3 < i {
-            assert!(Instant::now() < deadline, "the fast subscriber stopped receiving");
+            assert!(
+                Instant::now() < deadline,
+                "the fast subscriber stopped receiving"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         receivers.push(q::<i64>(c, &["PUBLISH", "feed", &payload]));
@@ -260,6 +280,13 @@ fn a_thousand_subscribers_on_one_thread_all_receive_a_publish() {
     for s in &mut subs {
         assert_eq!(read_n(s, msg.len()), msg);
     }
-    assert_eq!(support::thread_count(server.pid()), 1, "one OS thread serves them all");
-    assert_eq!(redis_support::info_field(c, "connected_clients"), (SUBS + 1).to_string());
+    assert_eq!(
+        support::thread_count(server.pid()),
+        1,
+        "one OS thread serves them all"
+    );
+    assert_eq!(
+        redis_support::info_field(c, "connected_clients"),
+        (SUBS + 1).to_string()
+    );
 }

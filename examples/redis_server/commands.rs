@@ -202,18 +202,16 @@ pub fn execute(srv: &Server, c: &mut Client, args: &Args, out: &mut Vec<u8>) -> 
         wrong_arity(cmd.name, out);
         return Flow::Go;
     }
-    if !c.subs.channels.is_empty() || !c.subs.patterns.is_empty() {
-        if !cmd.pubsub_ok {
-            resp::error(
-                out,
-                &format!(
-                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
-                     QUIT / RESET are allowed in this context",
-                    cmd.name
-                ),
-            );
-            return Flow::Go;
-        }
+    if c.subs.count() > 0 && !cmd.pubsub_ok {
+        resp::error(
+            out,
+            &format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
+                 QUIT / RESET are allowed in this context",
+                cmd.name
+            ),
+        );
+        return Flow::Go;
     }
     match cmd.run {
         Run::Plain(f) => {
@@ -504,10 +502,7 @@ fn expire_generic(srv: &Server, a: &Args, unit_ms: i64, name: &str, out: &mut Ve
         return resp::error(out, NOT_INT);
     };
     let Some(at) = deadline(amount, unit_ms) else {
-        return resp::error(
-            out,
-            &format!("ERR invalid expire time in '{name}' command"),
-        );
+        return resp::error(out, &format!("ERR invalid expire time in '{name}' command"));
     };
     let mut st = srv.store.borrow_mut();
     let key = a.get(1);
@@ -597,7 +592,10 @@ fn flushall(srv: &Server, a: &Args, out: &mut Vec<u8>) {
 
 fn type_(srv: &Server, a: &Args, out: &mut Vec<u8>) {
     let mut st = srv.store.borrow_mut();
-    resp::simple(out, st.get(a.get(1)).map_or("none", |e| e.value.type_name()));
+    resp::simple(
+        out,
+        st.get(a.get(1)).map_or("none", |e| e.value.type_name()),
+    );
 }
 
 fn select(_: &Server, a: &Args, out: &mut Vec<u8>) {
@@ -687,7 +685,13 @@ fn pop(srv: &Server, a: &Args, left: bool, out: &mut Vec<u8>) {
         }
         Ok(Some(l)) => l,
     };
-    let mut one = || if left { list.pop_front() } else { list.pop_back() };
+    let mut one = || {
+        if left {
+            list.pop_front()
+        } else {
+            list.pop_back()
+        }
+    };
     match count {
         None => match one() {
             Some(v) => resp::bulk(out, &v),
@@ -723,8 +727,16 @@ fn llen(srv: &Server, a: &Args, out: &mut Vec<u8>) {
 /// sequence; `None` if empty.
 fn index_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
-    let start = if start < 0 { (len + start).max(0) } else { start };
-    let stop = if stop < 0 { len + stop } else { stop.min(len - 1) };
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 {
+        len + stop
+    } else {
+        stop.min(len - 1)
+    };
     (start <= stop && start < len).then_some((start as usize, stop as usize))
 }
 
@@ -969,7 +981,8 @@ fn scard(srv: &Server, a: &Args, out: &mut Vec<u8>) {
 // ---- sorted sets
 
 fn zadd(srv: &Server, a: &Args, out: &mut Vec<u8>) {
-    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
+    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
+        (false, false, false, false, false, false);
     let mut i = 2;
     while i < a.len() {
         let o = a.get(i);
@@ -994,7 +1007,7 @@ fn zadd(srv: &Server, a: &Args, out: &mut Vec<u8>) {
             "ERR XX and NX options at the same time are not compatible",
         );
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return resp::error(
             out,
             "ERR GT, LT, and/or NX options at the same time are not compatible",
@@ -1143,7 +1156,11 @@ fn subscribe_generic(srv: &Server, c: &mut Client, a: &Args, pattern: bool, out:
 }
 
 fn unsubscribe_generic(srv: &Server, c: &mut Client, a: &Args, pattern: bool, out: &mut Vec<u8>) {
-    let kind: &[u8] = if pattern { b"punsubscribe" } else { b"unsubscribe" };
+    let kind: &[u8] = if pattern {
+        b"punsubscribe"
+    } else {
+        b"unsubscribe"
+    };
     let names: Vec<Vec<u8>> = if a.len() > 1 {
         a.iter_from(1).map(<[u8]>::to_vec).collect()
     } else {
@@ -1225,7 +1242,10 @@ fn config(srv: &Server, a: &Args, out: &mut Vec<u8>) {
     let params = config_params(srv);
     let found: Vec<&(&str, String)> = params
         .iter()
-        .filter(|(name, _)| a.iter_from(2).any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())))
+        .filter(|(name, _)| {
+            a.iter_from(2)
+                .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+        })
         .collect();
     resp::array(out, found.len() * 2);
     for (name, value) in found {

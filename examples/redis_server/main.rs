@@ -32,6 +32,10 @@
 //! it; the reply buffer is flushed every 64 KiB so it never grows without bound.
 //! A subscribed connection gets a second greenlet that writes its queue (see [`pubsub`]).
 //! An active-expiry greenlet removes expired keys nobody touches, ten times a second.
+//!
+//! The RESP codec ([`resp`]) is a module of this example rather than of the library: it is
+//! Redis's wire format, needed by Redis servers and clients only, while sprout's library
+//! stays the greenlet, hub and socket layer every protocol builds on.
 
 mod commands;
 mod pubsub;
@@ -232,7 +236,10 @@ fn connection(srv: &Server, c: &mut Client) -> io::Result<()> {
                 Err(msg) => {
                     resp::error(&mut out, &format!("ERR Protocol error: {msg}"));
                     flush(c, &mut out)?;
-                    linger(&stream);
+                    // A subscriber's writer sends the error; the socket closes after it.
+                    if c.sub.is_none() {
+                        linger(&stream);
+                    }
                     return Ok(());
                 }
             };
@@ -313,7 +320,9 @@ fn block(srv: &Server, stream: &TcpStream, on: BlockOn, out: &mut Vec<u8>) -> bo
     srv.blocked.set(srv.blocked.get() + 1);
     loop {
         let slice = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()).min(BLOCKED_CHECK),
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(BLOCKED_CHECK),
             None => BLOCKED_CHECK,
         };
         if waiter.wake.wait_timeout(slice).is_ok() || deadline.is_some_and(|d| Instant::now() >= d)

@@ -90,7 +90,9 @@ impl Subscriber {
             batch.extend_from_slice(&first);
             let mut taken = first.len();
             while batch.len() < WRITE_BATCH {
-                let Ok(next) = self.queue.try_get() else { break };
+                let Ok(next) = self.queue.try_get() else {
+                    break;
+                };
                 batch.extend_from_slice(&next);
                 taken += next.len();
             }

@@ -89,9 +89,9 @@ pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
 
 /// Runs `redis-cli -h HOST -p PORT args...` to completion.
 pub fn cli(addr: SocketAddr, args: &[&str]) -> Output {
-    cli_command(addr, args).output().expect(
-        "run redis-cli (install Debian's redis-tools; .ci/run does)",
-    )
+    cli_command(addr, args)
+        .output()
+        .expect("run redis-cli (install Debian's redis-tools; .ci/run does)")
 }
 
 /// The `redis-cli` command for `addr` and `args`, not started.
