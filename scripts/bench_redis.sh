@@ -107,6 +107,8 @@ for pipe in 1 16; do
         # shellcheck disable=SC2086
         b=$(median ${RESULTS[redis-server_${test}_P${pipe}]})
         ratio=$(python3 -c "print(f'{$a / $b:.2f}')")
+        # shellcheck disable=SC2086
+        echo "ratio_${test}_P${pipe}_per_round=$(python3 -c "import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); print(','.join(f'{float(x) / float(y):.2f}' for x, y in zip(a, b)))" "${RESULTS[redis_server_${test}_P${pipe}]}" "${RESULTS[redis-server_${test}_P${pipe}]}")" >&2
         label=$(echo "$test" | tr a-z A-Z)
         [ "$pipe" = 1 ] && mode=plain || mode="-P $pipe"
         echo "ratio_${test}_P${pipe}=$ratio" >&2
