@@ -163,36 +163,45 @@ fn active_expiry(srv: &Server) {
     }
 }
 
-/// Decrements the connected-clients gauge when the connection's greenlet ends, however it
-/// ends.
-struct Connected<'a>(&'a Server);
+/// A connection's registration with the server: counted in `INFO` while it lives, and on
+/// drop (however the connection's greenlet ends, a panic included) out of every
+/// subscription, with its subscriber writer told to finish.
+struct Connection<'a> {
+    /// The server it belongs to.
+    srv: &'a Server,
+    /// The connection's state.
+    client: Client,
+}
 
-impl Drop for Connected<'_> {
+impl Drop for Connection<'_> {
     fn drop(&mut self) {
-        self.0.clients.set(self.0.clients.get() - 1);
+        let srv = self.srv;
+        srv.clients.set(srv.clients.get() - 1);
+        if let Some(sub) = &self.client.sub {
+            pubsub::leave_all(&srv.pubsub, &self.client.subs, self.client.id);
+            // The writer sends what is queued (a QUIT's +OK, a protocol error) and ends; the
+            // socket closes when it lets go of it.
+            sub.finish();
+        }
     }
 }
 
 fn serve(srv: &Server, conn: TcpStream, id: u64) {
     srv.clients.set(srv.clients.get() + 1);
     srv.total_connections.set(srv.total_connections.get() + 1);
-    let _connected = Connected(srv);
     let _ = conn.set_nodelay(true);
     let _ = conn.set_write_timeout(Some(srv.cfg.write_timeout));
-    let mut client = Client {
-        id,
-        name: None,
-        stream: Rc::new(conn),
-        sub: None,
-        subs: Subscriptions::default(),
+    let mut conn = Connection {
+        srv,
+        client: Client {
+            id,
+            name: None,
+            stream: Rc::new(conn),
+            sub: None,
+            subs: Subscriptions::default(),
+        },
     };
-    let _ = connection(srv, &mut client);
-    if let Some(sub) = &client.sub {
-        pubsub::leave_all(&srv.pubsub, &client.subs, id);
-        // The writer sends what is queued (a QUIT's +OK, a protocol error) and ends; the
-        // socket closes when it lets go of it.
-        sub.finish();
-    }
+    let _ = connection(srv, &mut conn.client);
 }
 
 /// The connection's read-execute-write loop. Returns when the client hangs up, quits, breaks
