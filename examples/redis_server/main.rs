@@ -37,6 +37,7 @@
 //! Redis's wire format, needed by Redis servers and clients only, while sprout's library
 //! stays the greenlet, hub and socket layer every protocol builds on.
 
+mod collections;
 mod commands;
 mod pubsub;
 mod resp;
