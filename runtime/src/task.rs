@@ -294,6 +294,12 @@ impl Task {
 
     /// Stores the result, wakes joiners, runs links (on the hub loop's stack).
     pub(crate) fn finish(self: &Rc<Task>, result: Stored) {
+        // A kill that reached it but was never raised (its code swallowed the error a libc
+        // hook reported, see `sprout::monkey`'s cancellation contract) still counts.
+        let result = match result {
+            Ok(_) if self.kill.get() => Err(JoinError::Killed),
+            other => other,
+        };
         self.state.set(TaskState::Dead);
         // Its stack is gone: nothing may suspend through it any more.
         self.suspender.set(None);
@@ -618,6 +624,9 @@ impl<T> JoinHandle<T> {
     }
 
     /// Kills the greenlet and waits until it is dead (gevent's `Greenlet.kill(block=True)`).
+    /// Inside a libc hook the kill is an error, not an unwind (see "Cancellation" in
+    /// `sprout::monkey`'s docs); a greenlet it reached is reported killed by `join` even if
+    /// its code swallowed the error and returned normally.
     /// A greenlet killed before it started never runs. Killing the current greenlet unwinds it
     /// at once.
     pub fn kill(&self) {

@@ -107,10 +107,15 @@ impl Timeout {
         }
     }
 
-    /// Runs `f`; if this timeout's deadline passes inside it, returns `Err(Elapsed)`.
-    /// Other timeouts and kills pass through.
+    /// Runs `f`; if this timeout's deadline passes inside it, returns `Err(Elapsed)`, also
+    /// when a libc hook reported the expiry as an error that `f` turned into a value (the
+    /// cancellation contract of `sprout::monkey`, "Cancellation" in its docs). Other
+    /// timeouts and kills pass through.
     pub fn catch<T>(&self, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
+            // The deadline fired inside `f` but was never raised (a libc hook reported it as
+            // an error that the code turned into a value): still `Elapsed`.
+            Ok(_) if self.fired_unraised() => Err(Elapsed),
             Ok(v) => Ok(v),
             Err(p) => match p.downcast::<TimeoutSignal>() {
                 Ok(sig) if sig.id == self.id => Err(Elapsed),
@@ -118,6 +123,17 @@ impl Timeout {
                 Err(p) => panic::resume_unwind(p),
             },
         }
+    }
+}
+
+impl Timeout {
+    /// Whether this scope expired and its expiry is still pending (not raised); clears it.
+    fn fired_unraised(&self) -> bool {
+        let fired = self.task.pending_interrupt() == Some(crate::waiter::Interrupt::Scope(self.id));
+        if fired {
+            self.task.clear_scope_timeout(self.id);
+        }
+        fired
     }
 }
 
@@ -139,7 +155,8 @@ impl fmt::Debug for Timeout {
 }
 
 /// Runs `f` with a deadline `d` from now: `Err(Elapsed)` if a blocking call inside it was
-/// still blocked when the deadline passed. Nested scopes each fire for their own deadline.
+/// still blocked when the deadline passed (whatever a library inside turned the error of a
+/// hooked call into: see "Cancellation" in `sprout::monkey`'s docs). Nested scopes each fire for their own deadline.
 pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     let t = Timeout::start(d);
     t.catch(f)

@@ -129,8 +129,12 @@
 
 mod blocking;
 mod bookkeeping;
+mod cancel;
+mod child;
 mod dns;
+mod epoll;
 mod fdtable;
+mod futex;
 mod io;
 mod patch;
 mod poll;

@@ -43,6 +43,15 @@ pub const PATCHED: &[&str] = &[
     "clock_nanosleep",
     "usleep",
     "sleep",
+    // Event loops and child waits: cooperative inside greenlets.
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "waitpid",
+    "wait4",
+    "waitid",
+    // Futex waits (std::sync, thread::park): cooperative inside greenlets.
+    "syscall",
     // Name resolution: the real call runs on the thread pool.
     "getaddrinfo",
     // Bookkeeping: the program's view of each socket.

@@ -179,6 +179,34 @@ real_fns! {
         res: *mut *mut libc::addrinfo,
     ) -> c_int;
     fn freeaddrinfo(res: *mut libc::addrinfo) -> ();
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(
+        epfd: c_int,
+        events: *mut libc::epoll_event,
+        max: c_int,
+        timeout: c_int,
+        sigmask: *const libc::sigset_t,
+    ) -> c_int;
+    fn epoll_pwait2(
+        epfd: c_int,
+        events: *mut libc::epoll_event,
+        max: c_int,
+        timeout: *const timespec,
+        sigmask: *const libc::sigset_t,
+    ) -> c_int;
+    fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t;
+    fn wait4(
+        pid: libc::pid_t,
+        status: *mut c_int,
+        options: c_int,
+        rusage: *mut libc::rusage,
+    ) -> libc::pid_t;
+    fn waitid(
+        idtype: libc::idtype_t,
+        id: libc::id_t,
+        info: *mut libc::siginfo_t,
+        options: c_int,
+    ) -> c_int;
 }
 
 /// The variadic functions: called through a variadic pointer type (calling a variadic
@@ -189,6 +217,7 @@ mod vsym {
     pub(super) static fcntl: Sym = Sym::new("fcntl\0");
     pub(super) static fcntl64: Sym = Sym::new("fcntl64\0");
     pub(super) static ioctl: Sym = Sym::new("ioctl\0");
+    pub(super) static syscall: Sym = Sym::new("syscall\0");
 }
 
 /// The real `fcntl` with an integer-or-pointer third argument.
@@ -231,12 +260,27 @@ pub(crate) unsafe fn ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_i
     unsafe { f(fd, request, arg) }
 }
 
+/// The real `syscall` with six argument registers' worth of arguments (a syscall takes at
+/// most six; unused ones are ignored by the kernel, as glibc passes whatever the registers
+/// hold).
+///
+/// # Safety
+/// The arguments must satisfy the kernel's contract for syscall `n`.
+#[inline(always)]
+pub(crate) unsafe fn syscall(n: c_long, a: [c_long; 6]) -> c_long {
+    // SAFETY: the address is glibc's `syscall`, declared `long syscall(long, ...)`.
+    let f: unsafe extern "C" fn(c_long, ...) -> c_long =
+        unsafe { std::mem::transmute::<usize, _>(vsym::syscall.get()) };
+    // SAFETY: the caller upholds the contract; glibc reads six longs with va_arg.
+    unsafe { f(n, a[0], a[1], a[2], a[3], a[4], a[5]) }
+}
+
 /// Resolves every real function before `main`, while the process has one thread.
 extern "C" fn resolve_all() {
     for s in ALL {
         s.get();
     }
-    for s in [&vsym::fcntl, &vsym::fcntl64, &vsym::ioctl] {
+    for s in [&vsym::fcntl, &vsym::fcntl64, &vsym::ioctl, &vsym::syscall] {
         s.get();
     }
 }

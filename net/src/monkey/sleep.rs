@@ -19,10 +19,10 @@ use super::real;
 
 /// Parks the current greenlet until `deadline` (or an interrupt).
 fn park_until(deadline: Instant) {
-    if sprout_runtime::waiter::interrupt_pending() {
-        // A kill already ended an earlier sleep and the code slept again: returning at once
-        // now would let a loop of sleeps in std code spin without ever yielding.
-        sprout_runtime::waiter::sleep_ignoring_interrupts(deadline);
+    if super::cancel::pending() {
+        // A kill already ended an earlier sleep and the code slept again: yield once and
+        // return, so a retry loop neither stalls the hub nor sleeps its full length.
+        super::cancel::yield_once();
     } else {
         // Nothing else can wake this park; a deadline rules out LoopExit.
         let _ = sprout_runtime::Waiter::new().wait(Some(deadline));
