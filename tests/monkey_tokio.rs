@@ -1,0 +1,122 @@
+//! Monkey patching, event loops: a tokio current-thread runtime inside a blocking call waits
+//! in `epoll_wait`, which parks only the calling greenlet after `patch_all`.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// A current-thread tokio runtime with timers and I/O.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn tokio_block_on_in_a_greenlet_lets_the_hub_run() {
+    sprout::monkey::patch_all();
+    let ticks = Rc::new(Cell::new(0u32));
+    let stop = Rc::new(Cell::new(false));
+    let ticker = {
+        let (ticks, stop) = (ticks.clone(), stop.clone());
+        sprout::spawn(move || {
+            while !stop.get() {
+                sprout::sleep(Duration::from_millis(1));
+                ticks.set(ticks.get() + 1);
+            }
+        })
+    };
+    let start = Instant::now();
+    let h = sprout::spawn(|| {
+        let rt = runtime();
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            7
+        })
+    });
+    assert_eq!(h.join().unwrap(), 7);
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+    assert!(
+        ticks.get() > 20,
+        "the hub ran other greenlets during block_on ({} ticks)",
+        ticks.get()
+    );
+    stop.set(true);
+    ticker.join().unwrap();
+}
+
+#[test]
+fn tokio_runtimes_one_after_another_in_greenlets_overlap_with_sprout_sleeps() {
+    // Each greenlet runs its runtime's block_on to the end before the next enters one (tokio
+    // refuses to enter a runtime on a thread where one is entered: its "entered" flag is a
+    // thread-local, shared by the thread's greenlets), while 50 sprout sleeps overlap.
+    sprout::monkey::patch_all();
+    let start = Instant::now();
+    let sleepers: Vec<_> = (0..50)
+        .map(|_| sprout::spawn(|| std::thread::sleep(Duration::from_millis(200))))
+        .collect();
+    let rt_user = sprout::spawn(|| {
+        let rt = runtime();
+        for _ in 0..2 {
+            rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+        }
+    });
+    rt_user.join().unwrap();
+    for h in sleepers {
+        h.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1000),
+        "50 sleeps of 200 ms and 2 tokio sleeps of 100 ms took {elapsed:?}"
+    );
+}
+
+#[test]
+fn tokio_io_inside_block_on_talks_to_a_greenlet_server() {
+    sprout::monkey::patch_all();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = sprout::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        std::thread::sleep(Duration::from_millis(50)); // parks this greenlet only
+        s.write_all(&buf).unwrap();
+    });
+    let client = sprout::spawn(move || {
+        let rt = runtime();
+        rt.block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"hello").await.unwrap();
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf).await.unwrap();
+            buf
+        })
+    });
+    assert_eq!(&client.join().unwrap(), b"hello");
+    server.join().unwrap();
+}
+
+#[test]
+fn a_second_greenlet_entering_tokio_while_one_is_inside_gets_tokios_panic() {
+    // The documented limit: tokio's "entered" flag is a thread-local, shared by every
+    // greenlet of the thread. Pinned here so a change of behaviour is noticed.
+    sprout::monkey::patch_all();
+    let hs: Vec<_> = (0..2)
+        .map(|_| {
+            sprout::spawn(|| {
+                let rt = runtime();
+                rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await })
+            })
+        })
+        .collect();
+    let results: Vec<_> = hs.into_iter().map(|h| h.join()).collect();
+    assert!(results[0].is_ok());
+    let err = results.into_iter().nth(1).unwrap().unwrap_err();
+    assert!(err.to_string().contains("Cannot start a runtime"), "{err}");
+}
