@@ -5,9 +5,10 @@
 //! current-thread runtime in `block_on`, mio, libuv) then lets the hub run the other
 //! greenlets while it waits.
 //!
-//! sprout's own reactor never reaches these hooks: it waits through the `polling` crate,
-//! which makes raw syscalls through rustix's linux_raw backend (checked with a logging
-//! interposer: no `epoll_wait` call reaches libc from the hub).
+//! sprout's own reactor reaches the `epoll_wait` hook too: it calls libc's `epoll_wait`
+//! directly (`sprout-runtime`'s `sys::epoll_wait`), always from the hub loop, where
+//! `hub::may_park` is false, so the hook forwards it after that one check (the `polling`
+//! crate's own calls are raw syscalls through rustix, which no hook sees).
 //!
 //! The signal mask of `epoll_pwait`/`epoll_pwait2` is applied to the final real call only;
 //! while the greenlet is parked, the thread's own mask applies (the hub cannot change it for

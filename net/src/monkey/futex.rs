@@ -1,22 +1,8 @@
 //! The `syscall` hook: futex waits park the calling greenlet; futex wakes reach parked
 //! greenlets on any hub as well as the kernel's waiters.
 //!
-//! # What std and common crates call (Linux x86-64, glibc 2.36, checked with `strace -f`)
-//!
-//! | operation | call |
-//! | --- | --- |
-//! | `std::sync::Mutex` (contended lock / unlock) | `syscall(SYS_futex, &state, FUTEX_WAIT_BITSET\|PRIVATE, 2, NULL, NULL, !0)` / `FUTEX_WAKE\|PRIVATE, 1` |
-//! | `std::sync::Condvar::wait` / `wait_timeout` | `FUTEX_WAIT_BITSET\|PRIVATE` on its counter, absolute `CLOCK_MONOTONIC` deadline |
-//! | `Condvar::notify_one` / `notify_all` | `FUTEX_WAKE\|PRIVATE`, 1 / `i32::MAX` (no requeue) |
-//! | `RwLock`, `Once`, `OnceLock`, `Barrier` (a Mutex and a Condvar) | the same two operations |
-//! | `std::thread::park` / `unpark` (so `mpsc`'s blocking `recv`, and crossbeam-channel) | `FUTEX_WAIT_BITSET\|PRIVATE` / `FUTEX_WAKE\|PRIVATE` on the thread's parker word |
-//! | `parking_lot` locks (parking_lot_core) | `FUTEX_WAIT\|PRIVATE` with a relative timeout on a word of a **thread-local** `ThreadData` / `FUTEX_WAKE\|PRIVATE, 1`; its bucket locks wait on a word on the waiter's stack |
-//! | crossbeam-utils `Parker` | a std `Mutex` and `Condvar` |
-//! | `JoinHandle::join` | `pthread_join`: glibc's internal futex, **no hook sees it** |
-//!
-//! Nobody in that list uses `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE` or `FUTEX_WAKE_OP`
-//! (glibc's condition variables did, before 2.25, and call the kernel directly anyway); the
-//! hook still treats them as wakes of both addresses (see below).
+//! What std, parking_lot and crossbeam call (measured with a logging `syscall` interposer and
+//! `strace -f -e futex`) is tabled in the module docs of `monkey` ("Futex waits").
 //!
 //! # Protocol
 //!
