@@ -16,7 +16,7 @@
 //!   an entry (address, bitset, a cross-thread waker) in a process-wide table of 64 shards
 //!   keyed by address, then, with the shard still locked, compares `*uaddr` with the
 //!   expected value, as the kernel does: a mismatch removes the entry and fails with
-//!   `EAGAIN`. Otherwise the greenlet parks until a wake, its timeout (`ETIMEDOUT`), or a
+//!   `EAGAIN` (after yielding once to the other greenlets). Otherwise the greenlet parks until a wake, its timeout (`ETIMEDOUT`), or a
 //!   spurious resume (returns 0, which the futex contract allows).
 //! - **Wake.** `FUTEX_WAKE`/`FUTEX_WAKE_BITSET` is always forwarded to the kernel (OS
 //!   threads wait there), and also wakes up to `n` matching greenlet entries, removing them
@@ -303,6 +303,10 @@ fn wait(addr: usize, val: u32, bitset: u32, deadline: Option<Instant>, shared: b
         });
         if !parked {
             debug_assert!(changed);
+            // Let the others run once: a second greenlet of this thread sharing a per-thread
+            // parker word (see the module docs) spins through EAGAIN; it must not stall the
+            // hub meanwhile.
+            super::cancel::yield_once();
             real::set_errno(libc::EAGAIN);
             return -1;
         }
