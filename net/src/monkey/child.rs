@@ -38,7 +38,7 @@ impl PidFd {
     /// A pidfd for `pid`, if the kernel gives one.
     fn open(pid: pid_t) -> Option<PidFd> {
         // SAFETY: pidfd_open takes a pid and flags.
-        let fd = unsafe { real::syscall(libc::SYS_pidfd_open, [pid as _, 0, 0, 0, 0, 0]) };
+        let fd = unsafe { real::syscall(libc::SYS_pidfd_open, pid as _, 0, 0, 0, 0, 0) };
         (fd >= 0).then_some(PidFd(fd as c_int))
     }
 }

@@ -154,9 +154,9 @@ fn is_busy() -> bool {
 /// sixth in the caller's first stack slot, which is mapped memory in every caller's frame
 /// (a caller passing fewer arguments leaves unrelated bits there, which the kernel ignores
 /// for a syscall taking fewer, as it ignores the registers glibc forwards). `%al`, set by
-/// variadic callers, is read only by variadic callees. The real `syscall` is then called
-/// with all six through a variadic pointer. See the module docs for what it does with
-/// `SYS_futex`; every other number is forwarded after one compare.
+/// variadic callers, is read only by variadic callees. Every number but `SYS_futex` is
+/// forwarded after one compare, by a jump to glibc's `syscall` with the caller's registers
+/// and stack slot untouched (see `real::syscall`); see the module docs for `SYS_futex`.
 ///
 /// # Safety
 /// The kernel's contract for syscall `n` with these arguments.
@@ -172,8 +172,28 @@ pub unsafe extern "C" fn syscall(
 ) -> c_long {
     if n != libc::SYS_futex {
         // SAFETY: forwarded.
-        return unsafe { real::syscall(n, [a1, a2, a3, a4, a5, a6]) };
+        return unsafe { real::syscall(n, a1, a2, a3, a4, a5, a6) };
     }
+    // SAFETY: the caller's futex arguments.
+    unsafe { futex_entry(n, a1, a2, a3, a4, a5, a6) }
+}
+
+/// The futex branch of [`syscall`], out of line with the same signature so that the
+/// pass-through needs no stack frame (both branches are jumps).
+///
+/// # Safety
+/// As [`syscall`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn futex_entry(
+    _n: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
     // SAFETY: the caller's futex arguments.
     unsafe { futex(a1, a2, a3, a4, a5, a6) }
 }
@@ -194,7 +214,7 @@ unsafe fn futex(
 ) -> c_long {
     // SAFETY: forwarded, exactly as called.
     let forward =
-        || unsafe { real::syscall(libc::SYS_futex, [uaddr, op, val, timeout, uaddr2, val3]) };
+        || unsafe { real::syscall(libc::SYS_futex, uaddr, op, val, timeout, uaddr2, val3) };
     let cmd = op & CMD_MASK;
     match cmd {
         WAIT | WAIT_BITSET => {
