@@ -120,3 +120,59 @@ fn a_second_greenlet_entering_tokio_while_one_is_inside_gets_tokios_panic() {
     let err = results.into_iter().nth(1).unwrap().unwrap_err();
     assert!(err.to_string().contains("Cannot start a runtime"), "{err}");
 }
+
+#[test]
+fn raw_epoll_waits_park_until_ready_or_timed_out() {
+    sprout::monkey::patch_all();
+    let mut fds = [0; 2];
+    // SAFETY: a valid array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: epoll_create1 takes flags.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(ep >= 0);
+    let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 7 };
+    // SAFETY: valid fds and event.
+    assert_eq!(unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fds[0], &mut ev) }, 0);
+    let ticks = Rc::new(Cell::new(0u32));
+    let t = ticks.clone();
+    let ticker = sprout::spawn(move || {
+        for _ in 0..150 {
+            sprout::sleep(Duration::from_millis(1));
+            t.set(t.get() + 1);
+        }
+    });
+    // Timeout: no events after about 80 ms, and the hub ran meanwhile.
+    let start = Instant::now();
+    let h = sprout::spawn(move || {
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        // SAFETY: a valid epoll fd and buffer.
+        unsafe { libc::epoll_wait(ep, out.as_mut_ptr(), 4, 80) }
+    });
+    assert_eq!(h.join().unwrap(), 0);
+    assert!(start.elapsed() >= Duration::from_millis(80));
+    assert!(ticks.get() > 10, "the hub ran during epoll_wait");
+    // Readiness from another thread ends epoll_pwait2 (a timespec timeout) early.
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        // SAFETY: a valid fd and one byte.
+        unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) };
+    });
+    let start = Instant::now();
+    let h = sprout::spawn(move || {
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        let ts = libc::timespec { tv_sec: 5, tv_nsec: 0 };
+        // SAFETY: a valid epoll fd, buffer and timespec; no signal mask.
+        let n = unsafe { libc::epoll_pwait2(ep, out.as_mut_ptr(), 4, &ts, std::ptr::null()) };
+        (n, out[0].u64)
+    });
+    assert_eq!(h.join().unwrap(), (1, 7));
+    assert!(start.elapsed() < Duration::from_secs(2));
+    writer.join().unwrap();
+    ticker.join().unwrap();
+    // SAFETY: our own fds, closed once.
+    unsafe {
+        libc::close(ep);
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+}
