@@ -47,7 +47,10 @@ fn main() {
             })
             .collect();
         ns.sort_by(f64::total_cmp);
-        println!("std_mutex_uncontended {BUILD}: {:.2} ns per lock/unlock", ns[4]);
+        println!(
+            "std_mutex_uncontended {BUILD}: {:.2} ns per lock/unlock",
+            ns[4]
+        );
         // Two plain threads contending: their futex waits and wakes pass through the hook.
         let shared = Arc::new(Mutex::new(0u64));
         let mut ns: Vec<f64> = (0..5)
@@ -70,6 +73,9 @@ fn main() {
             })
             .collect();
         ns.sort_by(f64::total_cmp);
-        println!("std_mutex_two_threads {BUILD}: {:.2} ns per lock/unlock", ns[2]);
+        println!(
+            "std_mutex_two_threads {BUILD}: {:.2} ns per lock/unlock",
+            ns[2]
+        );
     }
 }

@@ -136,7 +136,10 @@ fn while_a_scope_is_expired_connects_fail_at_once_and_sleeps_only_yield() {
     assert!(r.is_err(), "Elapsed, whatever the closure returned: {r:?}");
     let (read, slept, yielded, connect, write) = report.take().unwrap();
     assert_eq!(read, Err(ErrorKind::ConnectionAborted));
-    assert!(slept < Duration::from_secs(1), "the sleep did not run its length: {slept:?}");
+    assert!(
+        slept < Duration::from_secs(1),
+        "the sleep did not run its length: {slept:?}"
+    );
     assert!(yielded);
     assert_eq!(connect.unwrap_err(), ErrorKind::ConnectionAborted);
     assert!(write.is_err(), "the cut exchange's socket was shut down");

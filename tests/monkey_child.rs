@@ -39,23 +39,35 @@ fn fifty_greenlets_wait_for_their_children_at_once() {
 }
 
 #[test]
+// The children below are reaped with raw `wait4` and `waitid`, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn exit_codes_output_and_wait4_waitid_come_through() {
     sprout::monkey::patch_all();
     let h = sprout::spawn(|| Command::new("sh").args(["-c", "exit 3"]).status().unwrap());
     assert_eq!(h.join().unwrap().code(), Some(3));
-    let h = sprout::spawn(|| Command::new("sh").args(["-c", "sleep 0.1; echo hi"]).output());
+    let h = sprout::spawn(|| {
+        Command::new("sh")
+            .args(["-c", "sleep 0.1; echo hi"])
+            .output()
+    });
     let out = h.join().unwrap().unwrap();
     assert_eq!(out.stdout, b"hi\n");
 
     let h = sprout::spawn(|| {
-        let child = Command::new("sh").args(["-c", "sleep 0.1; exit 5"]).spawn().unwrap();
+        let child = Command::new("sh")
+            .args(["-c", "sleep 0.1; exit 5"])
+            .spawn()
+            .unwrap();
         let pid = child.id() as libc::pid_t;
         let mut status = 0;
         // SAFETY: a valid status pointer and a null rusage.
         let r = unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) };
         assert_eq!(r, pid);
         assert_eq!(libc::WEXITSTATUS(status), 5);
-        let child = Command::new("sh").args(["-c", "sleep 0.1; exit 6"]).spawn().unwrap();
+        let child = Command::new("sh")
+            .args(["-c", "sleep 0.1; exit 6"])
+            .spawn()
+            .unwrap();
         // SAFETY: a zeroed siginfo_t for waitid to fill.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: a valid siginfo_t pointer.
@@ -86,7 +98,13 @@ fn a_killed_wait_fails_at_once_and_the_child_can_be_waited_again() {
     sprout::sleep(Duration::from_millis(20));
     let start = Instant::now();
     assert!(h.kill_timeout(Duration::from_secs(2)));
-    assert!(start.elapsed() < Duration::from_millis(250), "the kill ended the wait");
+    assert!(
+        start.elapsed() < Duration::from_millis(250),
+        "the kill ended the wait"
+    );
     assert!(h.join().unwrap_err().is_killed());
-    assert!(child.wait().unwrap().success(), "not reaped by the cancelled wait");
+    assert!(
+        child.wait().unwrap().success(),
+        "not reaped by the cancelled wait"
+    );
 }

@@ -117,7 +117,10 @@ fn a_condvar_between_greenlets_of_one_hub() {
     });
     assert!(timed.join().unwrap());
     assert!(start.elapsed() >= Duration::from_millis(100));
-    assert!(ticks.get() > before + 5, "the hub ran during the timed wait");
+    assert!(
+        ticks.get() > before + 5,
+        "the hub ran during the timed wait"
+    );
     stop.set(true);
     tick_h.join().unwrap();
 }
@@ -250,13 +253,30 @@ fn parking_lot_stays_correct_and_blocks_the_thread() {
 }
 
 /// `syscall(SYS_futex, ...)` as a lock crate would make it.
-fn futex(word: &std::sync::atomic::AtomicU32, op: i32, val: u32, ts: Option<&libc::timespec>, val3: u32) -> (i64, i32) {
+fn futex(
+    word: &std::sync::atomic::AtomicU32,
+    op: i32,
+    val: u32,
+    ts: Option<&libc::timespec>,
+    val3: u32,
+) -> (i64, i32) {
     let ts = ts.map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: a live futex word, a null or valid timespec.
     let r = unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), op, val, ts, std::ptr::null::<u32>(), val3)
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            op,
+            val,
+            ts,
+            std::ptr::null::<u32>(),
+            val3,
+        )
     };
-    (r, std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    (
+        r,
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+    )
 }
 
 #[test]
@@ -272,21 +292,42 @@ fn raw_futex_waits_time_out_check_the_value_and_honour_bitsets() {
     let before = ticks.get();
     let w = word.clone();
     let h = sprout::spawn(move || {
-        let ts = libc::timespec { tv_sec: 0, tv_nsec: 60_000_000 };
-        futex(&w, libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 0, Some(&ts), 0)
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 60_000_000,
+        };
+        futex(
+            &w,
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            0,
+            Some(&ts),
+            0,
+        )
     });
     assert_eq!(h.join().unwrap(), (-1, libc::ETIMEDOUT));
     assert!(start.elapsed() >= Duration::from_millis(60));
     assert!(ticks.get() > before + 10, "the hub ran during the wait");
 
     // The value differs: EAGAIN at once.
-    assert_eq!(futex(&word, libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 1, None, 0), (-1, libc::EAGAIN));
+    assert_eq!(
+        futex(
+            &word,
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            1,
+            None,
+            0
+        ),
+        (-1, libc::EAGAIN)
+    );
 
     // An absolute CLOCK_REALTIME deadline (FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME).
     let start = Instant::now();
     let w = word.clone();
     let h = sprout::spawn(move || {
-        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: a valid timespec to fill.
         unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
         now.tv_nsec += 50_000_000;
@@ -303,13 +344,27 @@ fn raw_futex_waits_time_out_check_the_value_and_honour_bitsets() {
     // Bitsets: a wake for bit 2 leaves a bit-1 waiter parked; a wake for bit 1 ends it.
     let w = word.clone();
     let h = sprout::spawn(move || {
-        futex(&w, libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG, 0, None, 1).0
+        futex(
+            &w,
+            libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG,
+            0,
+            None,
+            1,
+        )
+        .0
     });
     sprout::sleep(Duration::from_millis(10));
     let op_wake = libc::FUTEX_WAKE_BITSET | libc::FUTEX_PRIVATE_FLAG;
-    assert_eq!(futex(&word, op_wake, 1, None, 2).0, 0, "no waiter with bit 2");
+    assert_eq!(
+        futex(&word, op_wake, 1, None, 2).0,
+        0,
+        "no waiter with bit 2"
+    );
     sprout::sleep(Duration::from_millis(10));
-    assert!(!h.is_finished(), "a wake for other bits does not end the wait");
+    assert!(
+        !h.is_finished(),
+        "a wake for other bits does not end the wait"
+    );
     let woken = std::thread::spawn({
         let w = word.clone();
         move || futex(&w, op_wake, 1, None, 1).0
@@ -321,7 +376,8 @@ fn raw_futex_waits_time_out_check_the_value_and_honour_bitsets() {
 
     // FUTEX_REQUEUE (used by no std type, handled anyway) wakes the greenlet.
     let w = word.clone();
-    let h = sprout::spawn(move || futex(&w, libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 0, None, 0).0);
+    let h =
+        sprout::spawn(move || futex(&w, libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 0, None, 0).0);
     sprout::sleep(Duration::from_millis(10));
     let other = AtomicU32::new(0);
     // SAFETY: two live futex words; requeue takes val2 in the timeout slot.

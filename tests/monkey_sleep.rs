@@ -200,9 +200,15 @@ fn a_std_sleep_loop_that_ignores_a_kill_yields_on_each_sleep() {
     let start = Instant::now();
     let before = sleeps.get();
     sprout::sleep(Duration::from_millis(100));
-    assert!(start.elapsed() < Duration::from_secs(1), "the hub was not starved");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "the hub was not starved"
+    );
     ticker.join().unwrap();
     assert_eq!(ticks.get(), 20, "other greenlets kept running");
     let n = sleeps.get() - before;
-    assert!(n > 10, "sleeps returned after a yield ({n} in 100 ms), not after 20 ms");
+    assert!(
+        n > 10,
+        "sleeps returned after a yield ({n} in 100 ms), not after 20 ms"
+    );
 }

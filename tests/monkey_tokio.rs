@@ -130,9 +130,13 @@ fn raw_epoll_waits_park_until_ready_or_timed_out() {
     // SAFETY: epoll_create1 takes flags.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     assert!(ep >= 0);
-    let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 7 };
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 7,
+    };
     // SAFETY: valid fds and event.
-    assert_eq!(unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fds[0], &mut ev) }, 0);
+    let r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fds[0], &mut ev) };
+    assert_eq!(r, 0);
     let ticks = Rc::new(Cell::new(0u32));
     let t = ticks.clone();
     let ticker = sprout::spawn(move || {
@@ -160,7 +164,10 @@ fn raw_epoll_waits_park_until_ready_or_timed_out() {
     let start = Instant::now();
     let h = sprout::spawn(move || {
         let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
-        let ts = libc::timespec { tv_sec: 5, tv_nsec: 0 };
+        let ts = libc::timespec {
+            tv_sec: 5,
+            tv_nsec: 0,
+        };
         // SAFETY: a valid epoll fd, buffer and timespec; no signal mask.
         let n = unsafe { libc::epoll_pwait2(ep, out.as_mut_ptr(), 4, &ts, std::ptr::null()) };
         (n, out[0].u64)

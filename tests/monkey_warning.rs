@@ -25,7 +25,7 @@ fn child() {
     let udp = (mode == "sockets").then(|| std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
     sprout::monkey::patch_all();
     sprout::monkey::patch_all(); // once per process
-    // Sockets made after patch_all are not reported by a later call either.
+                                 // Sockets made after patch_all are not reported by a later call either.
     let _after = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     drop((listener, udp));
 }
@@ -33,7 +33,10 @@ fn child() {
 #[test]
 fn open_sockets_made_before_patch_all_get_one_warning_line() {
     let err = run_child("sockets");
-    let lines: Vec<&str> = err.lines().filter(|l| l.contains("sprout::monkey")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("sprout::monkey"))
+        .collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(
         lines[0].contains("2 sockets created before patch_all are still open"),

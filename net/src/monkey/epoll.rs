@@ -129,8 +129,7 @@ pub unsafe extern "C" fn epoll_pwait2(
     if zero || !valid || max <= 0 || !patch::cooperative() {
         return call(timeout);
     }
-    let deadline =
-        limit.map(|t| Instant::now() + Duration::new(t.tv_sec as u64, t.tv_nsec as u32));
+    let deadline = limit.map(|t| Instant::now() + Duration::new(t.tv_sec as u64, t.tv_nsec as u32));
     let now = timespec {
         tv_sec: 0,
         tv_nsec: 0,

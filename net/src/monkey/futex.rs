@@ -61,8 +61,8 @@ use std::ffi::c_long;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use std::sync::{Mutex, MutexGuard};
 use sprout_runtime::waiter::{self, CrossWaker};
+use std::sync::{Mutex, MutexGuard};
 
 use super::patch;
 use super::real;
@@ -231,7 +231,13 @@ unsafe fn futex(
             let Some(deadline) = deadline_of(cmd, op, timeout) else {
                 return forward(); // an invalid timespec: the kernel's EINVAL
             };
-            wait(uaddr as usize, val as u32, bitset, deadline, op & PRIVATE == 0)
+            wait(
+                uaddr as usize,
+                val as u32,
+                bitset,
+                deadline,
+                op & PRIVATE == 0,
+            )
         }
         WAKE | WAKE_BITSET => {
             let bitset = if cmd == WAKE { u32::MAX } else { val3 as u32 };
@@ -240,7 +246,11 @@ unsafe fn futex(
                 return r;
             }
             let e = real::errno();
-            let woken = wake(uaddr as usize, val.clamp(0, i32::MAX as c_long) as usize, bitset);
+            let woken = wake(
+                uaddr as usize,
+                val.clamp(0, i32::MAX as c_long) as usize,
+                bitset,
+            );
             real::set_errno(e);
             r + woken as c_long
         }
@@ -426,7 +436,9 @@ fn in_static_tls(addr: usize) -> bool {
     }
     let tp: usize;
     // SAFETY: on x86-64 glibc, `%fs:0` holds the thread pointer (the TCB points to itself).
-    unsafe { std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags)) };
+    unsafe {
+        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
+    };
     let span = memsz.next_multiple_of(align) + align;
     addr < tp && addr >= tp.saturating_sub(span)
 }

@@ -164,6 +164,10 @@ fn warn_about_open_sockets() {
         if fds.len() == 1 { "" } else { "s" },
         if fds.len() == 1 { "is" } else { "are" },
         list.join(", "),
-        if fds.len() == 1 { "it stays" } else { "they stay" },
+        if fds.len() == 1 {
+            "it stays"
+        } else {
+            "they stay"
+        },
     );
 }
