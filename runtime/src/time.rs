@@ -156,7 +156,8 @@ impl fmt::Debug for Timeout {
 
 /// Runs `f` with a deadline `d` from now: `Err(Elapsed)` if a blocking call inside it was
 /// still blocked when the deadline passed (whatever a library inside turned the error of a
-/// hooked call into: see "Cancellation" in `sprout::monkey`'s docs). Nested scopes each fire for their own deadline.
+/// hooked call into: see "Cancellation" in `sprout::monkey`'s docs). Nested scopes each fire
+/// for their own deadline.
 pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     let t = Timeout::start(d);
     t.catch(f)
