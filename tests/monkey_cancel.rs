@@ -101,6 +101,7 @@ fn a_read_loop_with_sleep_back_off_is_killed_quickly_and_reported_killed() {
     let start = Instant::now();
     h.kill();
     let took = start.elapsed();
+    eprintln!("kill of a read loop with sleep back-off: {took:?}");
     assert!(took < Duration::from_millis(500), "kill took {took:?}");
     assert!(h.join().unwrap_err().is_killed());
 }

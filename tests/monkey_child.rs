@@ -28,6 +28,7 @@ fn fifty_greenlets_wait_for_their_children_at_once() {
         assert!(h.join().unwrap().success());
     }
     let elapsed = start.elapsed();
+    eprintln!("50 children of `sleep 0.3` waited by 50 greenlets: {elapsed:?}");
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
     assert!(
         elapsed < Duration::from_secs(2),

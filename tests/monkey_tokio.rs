@@ -37,6 +37,7 @@ fn tokio_block_on_in_a_greenlet_lets_the_hub_run() {
     });
     assert_eq!(h.join().unwrap(), 7);
     let elapsed = start.elapsed();
+    eprintln!("tokio block_on(sleep(200 ms)) in a greenlet: {elapsed:?}, {} ticks of a 1 ms ticker meanwhile", ticks.get());
     assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
     assert!(
         ticks.get() > 20,
@@ -68,6 +69,7 @@ fn tokio_runtimes_one_after_another_in_greenlets_overlap_with_sprout_sleeps() {
         h.join().unwrap();
     }
     let elapsed = start.elapsed();
+    eprintln!("50 std sleeps of 200 ms + 2 tokio block_on sleeps of 100 ms: {elapsed:?}");
     assert!(
         elapsed < Duration::from_millis(1000),
         "50 sleeps of 200 ms and 2 tokio sleeps of 100 ms took {elapsed:?}"

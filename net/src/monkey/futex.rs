@@ -242,6 +242,10 @@ unsafe fn futex(
         WAKE | WAKE_BITSET => {
             let bitset = if cmd == WAKE { u32::MAX } else { val3 as u32 };
             let r = forward();
+            // Orders the program's change of the word (made before this call, perhaps with
+            // only Release) before the read of PARKED, against a waiter's increment of PARKED
+            // followed by its read of the word: one of the two sees the other.
+            std::sync::atomic::fence(Ordering::SeqCst);
             if r < 0 || PARKED.load(Ordering::SeqCst) == 0 {
                 return r;
             }
@@ -256,6 +260,7 @@ unsafe fn futex(
         }
         REQUEUE | CMP_REQUEUE | WAKE_OP => {
             let r = forward();
+            std::sync::atomic::fence(Ordering::SeqCst); // as for FUTEX_WAKE
             if PARKED.load(Ordering::SeqCst) != 0 {
                 let e = real::errno();
                 wake(uaddr as usize, usize::MAX, u32::MAX);
