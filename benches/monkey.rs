@@ -5,6 +5,12 @@
 //!   hooks) against the same calls through the hooked symbols: before `patch_all` (the
 //!   always-on cost of linking the feature), and after it on a socket the hooks manage, from a
 //!   thread without a hub (the blocking emulation's fast path: an fd table lookup).
+//! - `syscall_passthrough`: `syscall(SYS_getpid)` through the `syscall` hook (every number but
+//!   `SYS_futex` is forwarded after one compare) against glibc's `syscall` called directly
+//!   (pointer from `dlsym(RTLD_NEXT)`), after `patch_all`.
+//! - `std_mutex_uncontended`: an uncontended `std::sync::Mutex` lock/unlock after `patch_all`
+//!   from a hub's root code (no futex call happens; the number is for comparison with the
+//!   same loop without the feature: `benches/monkey_mutex.rs`, built with and without it).
 //! - `echo_64B_100conns`: the std-only echo server (`examples/echo_std.rs`: std::net plus
 //!   `patch_all`) against sprout's own (`examples/echo.rs`), each in its own child process
 //!   (this binary re-executed), under the same closed-loop load: 100 connections driven by
@@ -123,6 +129,54 @@ fn interposition(c: &mut Criterion, ab: bool) {
     if ab {
         interposition_ab("hooked_patched_managed_socket", pa, pb);
     }
+}
+
+type SyscallFn = unsafe extern "C" fn(libc::c_long, ...) -> libc::c_long;
+
+/// `syscall(SYS_getpid)` through `f`.
+#[inline(always)]
+fn getpid_via(f: SyscallFn) -> libc::c_long {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    unsafe { f(libc::SYS_getpid) }
+}
+
+/// The `syscall` hook's pass-through for a non-futex number, and an uncontended std Mutex,
+/// after `patch_all` (on this thread: root code with a hub).
+fn syscall_and_mutex(c: &mut Criterion, ab: bool) {
+    sprout::monkey::patch_all();
+    // SAFETY: a NUL-terminated name; the address is glibc's variadic `syscall`.
+    let real: SyscallFn = unsafe {
+        let p = libc::dlsym(libc::RTLD_NEXT, c"syscall".as_ptr());
+        assert!(!p.is_null());
+        std::mem::transmute::<*mut c_void, SyscallFn>(p)
+    };
+    let hooked: SyscallFn = libc::syscall;
+    assert_eq!(getpid_via(real), getpid_via(hooked));
+    let mut group = c.benchmark_group("syscall_passthrough");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("getpid_real_libc", |b| {
+        b.iter(|| std::hint::black_box(getpid_via(real)))
+    });
+    group.bench_function("getpid_hooked_patched", |b| {
+        b.iter(|| std::hint::black_box(getpid_via(hooked)))
+    });
+    group.finish();
+    if ab {
+        let block = |f: SyscallFn| {
+            for _ in 0..5_000 {
+                std::hint::black_box(getpid_via(f));
+            }
+        };
+        let r = interleaved_ratio(300, || block(hooked), || block(real));
+        println!("A/B ratio syscall_passthrough_getpid time hooked_patched / real_libc: {r:.4}");
+    }
+    let m = std::sync::Mutex::new(0u64);
+    let mut group = c.benchmark_group("std_mutex_uncontended");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("lock_unlock_patched", |b| {
+        b.iter(|| *std::hint::black_box(&m).lock().unwrap() += 1)
+    });
+    group.finish();
 }
 
 /// An echo server child process, killed (by its pid) when dropped.
@@ -305,6 +359,13 @@ fn main() {
         "interposition_write_read_64B/hooked_patched_managed_socket",
     ]) {
         interposition(&mut c, ab);
+    }
+    if wanted(&[
+        "syscall_passthrough/getpid_real_libc",
+        "syscall_passthrough/getpid_hooked_patched",
+        "std_mutex_uncontended/lock_unlock_patched",
+    ]) {
+        syscall_and_mutex(&mut c, ab);
     }
     c.final_summary();
 }

@@ -229,14 +229,25 @@ impl Hub {
 
     /// The reactor, created on first use.
     pub(crate) fn reactor(&self) -> Rc<Reactor> {
+        if let Some(r) = &*self.reactor.borrow() {
+            return r.clone();
+        }
+        self.create_reactor()
+    }
+
+    /// Makes the reactor. No borrow of `self.reactor` is held while it is made: making it
+    /// opens and may close fds, and with the `monkey` feature those calls go through hooks
+    /// that may look the reactor up again.
+    #[cold]
+    fn create_reactor(&self) -> Rc<Reactor> {
+        let created = Rc::new(
+            Reactor::new()
+                .unwrap_or_else(|e| panic!("sprout: cannot create the epoll reactor: {e}")),
+        );
         let mut r = self.reactor.borrow_mut();
         match &*r {
-            Some(r) => r.clone(),
+            Some(existing) => existing.clone(),
             None => {
-                let created =
-                    Rc::new(Reactor::new().unwrap_or_else(|e| {
-                        panic!("sprout: cannot create the epoll reactor: {e}")
-                    }));
                 *r = Some(created.clone());
                 created
             }

@@ -84,6 +84,12 @@ pub(crate) struct Task {
     killed: Cell<bool>,
     /// The outermost expired `Timeout` scope not yet raised.
     scope_timeout: Cell<Option<u64>>,
+    /// The pending interrupt that has been reported to the greenlet's code as an error (by
+    /// a wait returning it, or a libc hook failing a call because of it) without unwinding:
+    /// it "reached" the greenlet. An interrupt that arrived after a completed hand-off and
+    /// was never reported is not counted (see `crate::waiter`'s rule). Set by
+    /// `note_reported`, cleared with the interrupt.
+    reported: Cell<Option<crate::waiter::Interrupt>>,
     /// The coroutine; `None` for the root and once finished.
     coroutine: RefCell<Option<TaskCoroutine>>,
     /// How the running coroutine suspends itself; set when it starts.
@@ -134,6 +140,7 @@ impl Task {
             kill: Cell::new(false),
             killed: Cell::new(false),
             scope_timeout: Cell::new(None),
+            reported: Cell::new(None),
             coroutine: RefCell::new(None),
             suspender: Cell::new(None),
             result: RefCell::new(None),
@@ -282,12 +289,28 @@ impl Task {
     pub(crate) fn kill_raised(&self) {
         self.kill.set(false);
         self.killed.set(true);
+        self.reported.set(None);
+    }
+
+    /// The pending interrupt `i` was reported to the greenlet's code as an error.
+    pub(crate) fn note_reported(&self, i: crate::waiter::Interrupt) {
+        if matches!(i, crate::waiter::Interrupt::Killed | crate::waiter::Interrupt::Scope(_)) {
+            self.reported.set(Some(i));
+        }
+    }
+
+    /// Whether the pending interrupt `i` reached the greenlet's code (see `reported`).
+    pub(crate) fn was_reported(&self, i: crate::waiter::Interrupt) -> bool {
+        self.pending_interrupt() == Some(i) && self.reported.get() == Some(i)
     }
 
     /// Called when the `Timeout` scope `id` is raised or ends.
     pub(crate) fn clear_scope_timeout(&self, id: u64) {
         if self.scope_timeout.get() == Some(id) {
             self.scope_timeout.set(None);
+            if self.reported.get() == Some(crate::waiter::Interrupt::Scope(id)) {
+                self.reported.set(None);
+            }
         }
     }
 
@@ -354,6 +377,12 @@ impl Task {
 
     /// Stores the result, wakes joiners, runs links (on the hub loop's stack).
     pub(crate) fn finish(self: &Rc<Task>, result: Stored) {
+        // A kill that reached it but was never raised (its code swallowed the error a libc
+        // hook reported, see `sprout::monkey`'s cancellation contract) still counts.
+        let result = match result {
+            Ok(_) if self.was_reported(crate::waiter::Interrupt::Killed) => Err(JoinError::Killed),
+            other => other,
+        };
         self.state.set(TaskState::Dead);
         // Its stack is gone: nothing may suspend through it any more.
         self.suspender.set(None);
@@ -869,12 +898,15 @@ impl<T> JoinHandle<T> {
     ///   ([the waiter protocol's rule](crate::waiter)).
     /// - **Parked inside a monkey-patched libc call** (a `std::net` read after
     ///   `patch_all`, a library's own socket call): unwinding through C frames would abort, so
-    ///   the hooked call fails with `ECANCELED` instead and the greenlet's own code goes on,
+    ///   the hooked call fails with `ECONNABORTED` instead (see "Cancellation" in
+    ///   `sprout::monkey`'s docs) and the greenlet's own code goes on,
     ///   handling that error, with the kill pending. It is raised at the greenlet's next
     ///   blocking call of sprout's own; meanwhile every hooked blocking call fails at once the
     ///   same way. `kill` waits all that time: it returns when the greenlet has finished,
     ///   which may be much later, or never if its code swallows the errors and keeps running
     ///   without reaching such a call. Bound the wait with [`kill_timeout`](Self::kill_timeout).
+    ///   A greenlet a kill reached is reported killed by `join` even if its code swallowed the
+    ///   error and returned normally.
     pub fn kill(&self) {
         if !self.task.request_kill() {
             let _ = wait_dead(&self.task, None);

@@ -113,10 +113,15 @@ impl Timeout {
     /// # Errors
     ///
     /// [`Elapsed`] if this timeout's deadline passed while a blocking call inside `f` was parked
-    /// (and was raised there). A deadline that passes while `f` does not block, or after `f`'s last
+    /// (and was raised there), and also when a libc hook reported the expiry as an error that
+    /// `f` turned into a value (the cancellation contract of `sprout::monkey`, "Cancellation"
+    /// in its docs). A deadline that passes while `f` does not block, or after `f`'s last
     /// blocking call completed its hand-off, is not an error (see [`waiter`](crate::waiter)).
     pub fn catch<T>(&self, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
+            // The deadline fired inside `f` but was never raised (a libc hook reported it as
+            // an error that the code turned into a value): still `Elapsed`.
+            Ok(_) if self.fired_unraised() => Err(Elapsed),
             Ok(v) => Ok(v),
             Err(p) => match p.downcast::<TimeoutSignal>() {
                 Ok(sig) if sig.id == self.id => Err(Elapsed),
@@ -124,6 +129,22 @@ impl Timeout {
                 Err(p) => panic::resume_unwind(p),
             },
         }
+    }
+}
+
+impl Timeout {
+    /// Whether this scope expired and its expiry is still pending (not raised); clears it.
+    fn fired_unraised(&self) -> bool {
+        // Only an expiry that reached `f`'s code (reported as an error by a wait or a libc
+        // hook) counts: one that arrived after the last wait completed its hand-off did not
+        // interrupt anything (the waiter protocol's rule).
+        let fired = self
+            .task
+            .was_reported(crate::waiter::Interrupt::Scope(self.id));
+        if fired {
+            self.task.clear_scope_timeout(self.id);
+        }
+        fired
     }
 }
 
@@ -150,7 +171,8 @@ impl fmt::Debug for Timeout {
 /// # Errors
 ///
 /// [`Elapsed`] as for [`Timeout::catch`]: a blocking call inside `f` was still parked (or parked
-/// again) after the deadline.
+/// again) after the deadline, or a libc hook reported the expiry as an error (whatever a library
+/// inside turned that error into: see "Cancellation" in `sprout::monkey`'s docs).
 pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     let t = Timeout::start(d);
     t.catch(f)

@@ -252,6 +252,7 @@ impl Waiter {
         if let Some(i) = self.task.pending_interrupt() {
             // Close the epoch so a later wake of it is a no-op.
             self.task.wake(self.epoch, Reason::Interrupted);
+            self.task.note_reported(i);
             return Err(i);
         }
         if self.task.reason().is_none() {
@@ -272,6 +273,7 @@ impl Waiter {
             return Ok(());
         }
         if let Some(i) = self.task.pending_interrupt() {
+            self.task.note_reported(i);
             return Err(i);
         }
         match self.task.reason() {
@@ -319,7 +321,15 @@ fn foreign_wait_panic() -> ! {
 /// Whether a kill or `Timeout` is pending for the current greenlet (raised at its next
 /// ordinary suspension point).
 pub fn interrupt_pending() -> bool {
-    Hub::current().current_ref().pending_interrupt().is_some()
+    let task = Hub::current().current_ref();
+    match task.pending_interrupt() {
+        Some(i) => {
+            // Callers (the libc hooks) fail the call because of it: it reached the code.
+            task.note_reported(i);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Parks the current greenlet until `deadline`, even while a kill or `Timeout` is pending
@@ -349,4 +359,47 @@ pub(crate) fn park_until(deadline: Option<Instant>) -> Result<(), WaitError> {
         Ok(()) => Ok(()),
         Err(i) => Err(raise(i)),
     }
+}
+
+/// Wakes a [`park_cross_thread`] from any thread (`Send + Sync`). For the monkey layer's
+/// futex hook; not part of the public API.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct CrossWaker(crate::remote::RemoteWaker);
+
+impl CrossWaker {
+    /// Wakes the park it was made for (a no-op once that park has ended).
+    pub fn wake(&self) {
+        self.0.wake();
+    }
+}
+
+/// Parks the current greenlet (or root code) once, until a [`CrossWaker`] handed to `arm`
+/// fires on any thread, `deadline` passes, or anything else resumes it (a kill or `Timeout`
+/// being delivered): callers treat every return as possibly spurious, as futex waiters do.
+/// A pending kill or `Timeout` does not cut the park short (they stay pending). While it is
+/// parked the hub counts a cross-thread wait (no LoopExit). `arm` runs before the switch;
+/// if it returns `false`, nothing parks. Returns whether it parked. For the monkey layer's
+/// futex hook; not part of the public API.
+#[doc(hidden)]
+pub fn park_cross_thread(deadline: Option<Instant>, arm: impl FnOnce(CrossWaker) -> bool) -> bool {
+    let hub = Hub::current();
+    let w = Waiter::new();
+    let wait = crate::remote::RemoteWait::new(w.waker());
+    if !arm(CrossWaker(wait.remote_waker())) {
+        return false;
+    }
+    if w.task.reason().is_none() {
+        let key = deadline.map(|d| {
+            hub.timers
+                .borrow_mut()
+                .insert(d, TimerAction::Wake(w.waker()))
+        });
+        hub.switch_out(&w.task);
+        if let Some(key) = key {
+            hub.timers.borrow_mut().cancel(key);
+        }
+    }
+    drop(wait);
+    true
 }

@@ -17,6 +17,7 @@ use std::time::Instant;
 use sprout_runtime::reactor::{self, Interest, Registration};
 use sprout_runtime::Interrupt;
 
+use super::cancel;
 use super::fdtable::{self, Timeout};
 use super::patch;
 use super::real;
@@ -162,7 +163,7 @@ fn known_not_ready(fd: c_int, gen: u32, interest: Interest) -> bool {
 /// on the non-blocking fd, and on `EAGAIN` the call waits until the socket may be ready, then
 /// retries. The socket's timeout bounds the whole call (including every retry of a send that
 /// goes on until all is sent) and then fails it with `EAGAIN`. A kill or `Timeout` reaching a
-/// parked greenlet fails it with `ECANCELED`; a `close` from another greenlet with `EBADF`.
+/// parked greenlet fails it with `ECONNABORTED` (see `cancel`); a `close` from another greenlet with `EBADF`.
 pub(crate) struct Blocking {
     /// The socket.
     fd: c_int,
@@ -176,6 +177,9 @@ pub(crate) struct Blocking {
     coop: bool,
     /// The call's deadline, computed at its first wait (`None` until then).
     deadline: Option<Option<Instant>>,
+    /// A cancelled call shuts the socket down (a read or write on a stream socket, or a
+    /// connect: see `cancel`).
+    exchange: bool,
 }
 
 impl Blocking {
@@ -189,7 +193,16 @@ impl Blocking {
             dir,
             coop: patch::cooperative(),
             deadline: None,
+            exchange: false,
         }
+    }
+
+    /// Marks the call as part of an exchange on a stream socket: cancelling it shuts the
+    /// socket down.
+    #[inline]
+    pub(crate) fn exchange(mut self) -> Blocking {
+        self.exchange = true;
+        self
     }
 
     /// Runs `op`, the real call, until it does not fail with `EAGAIN`. Returns what `op`
@@ -200,6 +213,9 @@ impl Blocking {
     /// here shows in the cost of a managed socket's call (see `benches/monkey.rs`).
     #[inline(always)]
     pub(crate) fn run(&mut self, mut op: impl FnMut() -> isize) -> isize {
+        if self.coop && cancel::pending() {
+            return self.cancelled();
+        }
         if !(self.coop && known_not_ready(self.fd, self.gen, self.interest)) {
             let r = op();
             if r >= 0 || real::errno() != libc::EAGAIN {
@@ -208,6 +224,17 @@ impl Blocking {
             return self.run_slow(&mut op, true);
         }
         self.run_slow(&mut op, false)
+    }
+
+    /// Fails the call under the cancellation contract (see `cancel`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn cancelled(&self) -> isize {
+        if self.exchange {
+            cancel::abort_exchange(self.fd);
+        }
+        real::set_errno(cancel::ERRNO);
+        -1
     }
 
     /// The rest of [`run`](Self::run): wait, retry, until done. `failed`: the call was just
@@ -224,6 +251,7 @@ impl Blocking {
                     real::set_errno(libc::EAGAIN);
                     return -1;
                 }
+                Waited::Fail(e) if e == cancel::ERRNO => return self.cancelled(),
                 Waited::Fail(e) => {
                     real::set_errno(e);
                     return -1;
@@ -286,7 +314,7 @@ fn park(fd: c_int, gen: u32, interest: Interest, deadline: Option<Instant>) -> O
     match reactor::wait_fd_nounwind(fd, interest, deadline) {
         Ok(Ok(())) => Some(Waited::Ready),
         Ok(Err(Interrupt::TimedOut)) => Some(Waited::TimedOut),
-        Ok(Err(Interrupt::Killed | Interrupt::Scope(_))) => Some(Waited::Fail(libc::ECANCELED)),
+        Ok(Err(Interrupt::Killed | Interrupt::Scope(_))) => Some(Waited::Fail(cancel::ERRNO)),
         Ok(Err(Interrupt::LoopExit)) => None,
         Err(_) => {
             if fdtable::generation(fdtable::state(fd)) != gen {

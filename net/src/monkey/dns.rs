@@ -8,7 +8,7 @@
 //! on the pool threads themselves, it is the real call.
 //!
 //! A kill or `Timeout` that reaches the greenlet while it waits makes the hook fail at once
-//! with `EAI_SYSTEM` and `errno` `ECANCELED` (a hook never unwinds). The lookup then finishes
+//! with `EAI_SYSTEM` and `errno` `ECONNABORTED` (a hook never unwinds). The lookup then finishes
 //! on the pool with copies of the inputs, and its result list is freed when it arrives:
 //! nothing it touches belongs to the caller any more.
 
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn getaddrinfo(
             rc
         }
         Err(_) => {
-            real::set_errno(libc::ECANCELED);
+            real::set_errno(super::cancel::ERRNO);
             libc::EAI_SYSTEM
         }
     }

@@ -12,6 +12,7 @@ use sprout_runtime::reactor::Interest;
 
 use super::blocking::{Blocking, Waited};
 use super::bookkeeping;
+use super::cancel;
 use super::fdtable::{self, Timeout, STREAM, TCP};
 use super::patch::{self, Mode};
 use super::real;
@@ -40,6 +41,9 @@ fn blocking_read(
     op: impl FnMut() -> isize,
 ) -> isize {
     let mut call = Blocking::new(fd, word, Interest::Read, Timeout::Recv);
+    if word & STREAM != 0 {
+        call = call.exchange();
+    }
     let n = call.run(op);
     // A short TCP read means the receive queue is empty, unless it only peeked.
     if word & TCP != 0
@@ -61,6 +65,7 @@ fn blocking_write(fd: c_int, word: u64, len: usize, mut op: impl FnMut(usize) ->
     if word & STREAM == 0 || len == 0 {
         return call.run(|| op(0));
     }
+    call = call.exchange();
     let mut sent = 0usize;
     while sent < len {
         let r = call.run(|| op(sent));
@@ -146,6 +151,11 @@ pub unsafe extern "C" fn accept4(
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let word = emulated(fd);
+    if word != 0 && patch::cooperative() && cancel::pending() {
+        // No new connection while a kill or an expired Timeout scope is pending.
+        real::set_errno(cancel::ERRNO);
+        return -1;
+    }
     // SAFETY: the caller's arguments, forwarded.
     let r = unsafe { real::connect(fd, addr, len) };
     if word == 0 || r == 0 {
@@ -156,7 +166,8 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         real::set_errno(e);
         return -1;
     }
-    let mut call = Blocking::new(fd, word, Interest::Write, Timeout::Send);
+    let call = Blocking::new(fd, word, Interest::Write, Timeout::Send).exchange();
+    let mut call = call;
     loop {
         match call.wait() {
             Waited::Ready => {}
@@ -164,6 +175,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
                 real::set_errno(libc::EINPROGRESS);
                 return -1;
             }
+            Waited::Fail(e) if e == cancel::ERRNO => return call.cancelled() as c_int,
             Waited::Fail(e) => {
                 real::set_errno(e);
                 return -1;

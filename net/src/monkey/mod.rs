@@ -1,5 +1,6 @@
-//! Monkey patching (the `monkey` feature): `std::net`, `std::thread::sleep` and third-party
-//! blocking crates become cooperative, gevent's `monkey.patch_all()`.
+//! Monkey patching (the `monkey` feature): `std::net`, `std::thread::sleep`, `std::sync`'s
+//! locks, event loops inside blocking calls, child waits and third-party blocking crates
+//! become cooperative, gevent's `monkey.patch_all()`.
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -43,8 +44,9 @@
 //!   call does not ask for `MSG_DONTWAIT`.
 //!
 //! Everywhere else the hook **passes through**: other threads, calls before `patch_all`,
-//! the hub itself (which calls `epoll_wait` directly and, through the `polling` crate,
-//! rustix's raw syscalls, none of which are hooked), fds the hooks do not manage, and
+//! the hub itself (its `epoll_wait` reaches the hook, which forwards it: the hub loop never
+//! may park; its other calls go through the `polling` crate's raw syscalls, which no hook
+//! sees), fds the hooks do not manage, and
 //! `poll`/`select` with a zero timeout. A managed socket that a non-cooperating caller
 //! believes blocking still behaves as blocking: on `EAGAIN` the hook waits in a real `poll`
 //! with the socket's timeout and retries.
@@ -75,18 +77,89 @@
 //! From then on the hooks follow the reactor's readiness protocol: try the call, on `EAGAIN`
 //! park until the next event, and skip a read that the last short TCP read proved would fail.
 //!
-//! # Kill, timeouts, errno
+//! # Cancellation
 //!
 //! A hook never unwinds (it sits below an `extern "C"` frame that std calls as nounwind;
-//! unwinding there aborts the process). A kill or an expired `Timeout` scope that reaches a
-//! greenlet parked in a socket hook, `poll` or `select` makes the call fail with `ECANCELED`
-//! (not `EINTR`, which std's `read_exact` and `write_all` retry); a sleep hook returns early
-//! instead (see `sleep`'s docs: std asserts on any other error). The kill flag stays set, so
-//! the greenlet's next plain sprout blocking call raises it; its further hooked socket waits
-//! fail with `ECANCELED` at once. A greenlet parked in a hook when its thread exits is leaked,
-//! never unwound. `errno` is read right after each real call and set exactly as libc would,
-//! and a greenlet never changes thread, so the thread's `errno` location is stable across a
-//! park.
+//! unwinding there aborts the process), so a kill ([`JoinHandle::kill`]) or an expired
+//! `Timeout` scope ([`Timeout`], [`with_timeout`]) that reaches a greenlet inside a hooked
+//! call becomes an error, and this contract keeps libraries from misusing what is left:
+//!
+//! - **The errno is `ECONNABORTED`** (std's `ErrorKind::ConnectionAborted`). Typical code
+//!   treats it as fatal for the connection: pools discard the connection (r2d2's
+//!   `has_broken`, the redis and mysql clients' "connection dropped" checks), and retry
+//!   loops keyed on `Interrupted`, `WouldBlock` or `TimedOut` do not retry it. `EINTR` would
+//!   be retried at once by std's `read_exact`/`write_all`; `EAGAIN`/`ETIMEDOUT` read as an
+//!   ordinary timeout after which libraries go on using the connection; `ECANCELED` (used
+//!   before) maps to an uncategorised error. (`epoll_wait` reports `EINTR` instead: event
+//!   loops such as tokio's treat any other error as fatal for the whole runtime, and poll
+//!   again after `EINTR`.)
+//! - **A cut exchange shuts its socket down.** A read, write or connect on a stream socket
+//!   that a kill or expired scope fails is followed by `shutdown(SHUT_RDWR)` before the call
+//!   returns: the request may have been sent and its reply not read, so no later call may
+//!   read that reply as the answer to its own request (later reads see end-of-file, writes
+//!   `EPIPE`). Listening sockets and datagram sockets are left alone.
+//! - **While a kill or an expired scope is pending** (reported by a hook but not yet raised,
+//!   because the code swallowed the error): `connect` fails at once (no new connection is
+//!   opened), every hooked blocking call on a managed socket, `poll`, `select`, `waitpid`
+//!   fails at once with `ECONNABORTED` (a stream socket is shut down as above), and the sleep
+//!   hooks and `epoll_wait` yield once and return (sleeps report success: `std::thread::sleep`
+//!   asserts on any error but `EINTR`, which makes it sleep again). Library retry loops
+//!   therefore end quickly instead of storming a server, and a loop that swallows every
+//!   error still lets the hub run. Futex waits are the exception: `Mutex::lock` cannot fail,
+//!   so they park until the lock (or notification) comes, then the interrupt is raised at the
+//!   next ordinary blocking call.
+//! - **`with_timeout` and `Timeout::catch` report `Elapsed`** whenever their deadline fired
+//!   inside the scope, whatever the library turned the hook's error into (even a value).
+//! - **`join` reports a greenlet that a kill reached as killed** (`JoinError::Killed`) even
+//!   if its code swallowed the error and returned normally; `kill()` returns once it has
+//!   finished.
+//!
+//! The kill (or scope) flag stays set until raised: the greenlet's next plain sprout
+//! blocking call (a `sprout::sleep`, a sprout lock, `yield_now`) unwinds as usual. A greenlet
+//! parked in a hook when its thread exits is leaked, never unwound. `errno` is read right
+//! after each real call and set exactly as libc would, and a greenlet never changes thread,
+//! so the thread's `errno` location is stable across a park.
+//!
+//! [`JoinHandle::kill`]: sprout_runtime::JoinHandle::kill
+//! [`Timeout`]: sprout_runtime::Timeout
+//! [`with_timeout`]: sprout_runtime::with_timeout
+//!
+//! # Futex waits: locks, condition variables, channels
+//!
+//! `std::sync` and most lock crates wait through `syscall(SYS_futex, ...)`, which the
+//! `syscall` hook sees (every other syscall number is forwarded after one compare). A futex
+//! wait from a caller that may park parks that greenlet in a process-wide table keyed by the
+//! futex address; a wake from anywhere (a greenlet of this hub or another, a plain thread)
+//! is forwarded to the kernel and also wakes the parked greenlets, through their hubs'
+//! cross-thread queues. The table re-checks the futex word after registering, under the
+//! lock a waker takes, as the kernel does, so no wake-up is lost. Measured on Linux x86-64,
+//! glibc 2.36, with a logging `syscall` interposer and `strace -f -e futex`:
+//!
+//! | operation | futex calls, all through libc's `syscall` unless noted |
+//! | --- | --- |
+//! | `std::sync::Mutex` contended lock / unlock | `FUTEX_WAIT_BITSET_PRIVATE` (no timeout) / `FUTEX_WAKE_PRIVATE, 1` |
+//! | `Condvar::wait`, `wait_timeout` / `notify_one`, `notify_all` | `FUTEX_WAIT_BITSET_PRIVATE` (absolute `CLOCK_MONOTONIC` deadline) / `FUTEX_WAKE_PRIVATE, 1` or `i32::MAX` |
+//! | `RwLock`, `Once`/`OnceLock`, `Barrier` | the same two operations |
+//! | `thread::park`/`unpark`, `mpsc` blocking `recv`, crossbeam-channel, crossbeam `Parker` | the same two operations |
+//! | `parking_lot` `Mutex`, `Condvar` | `FUTEX_WAIT_PRIVATE` (relative timeout) / `FUTEX_WAKE_PRIVATE, 1` |
+//! | `JoinHandle::join` | `pthread_join`: glibc's own `FUTEX_WAIT_BITSET\|FUTEX_CLOCK_REALTIME` on the thread id, **not** through `syscall` |
+//!
+//! None of them uses `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE` or `FUTEX_WAKE_OP`; the hook still
+//! treats those as wakes of every greenlet parked on either address (spurious wake-ups are
+//! allowed by the futex contract).
+//!
+//! # Event loops and child processes
+//!
+//! `epoll_wait`, `epoll_pwait` and `epoll_pwait2` from a greenlet park it until the epoll fd
+//! is readable or the timeout passes, then make the real call with a zero timeout: a tokio
+//! current-thread runtime (mio calls libc's `epoll_wait`) inside a blocking call lets the
+//! hub run the other greenlets while it waits. sprout's own hub calls libc's `epoll_wait`
+//! too (`sprout-runtime`'s `sys::epoll_wait`), from the hub loop, which never may park: the
+//! hook forwards it after checking that (the `polling` crate's own calls are raw syscalls).
+//!
+//! `waitpid`, `wait4` and `waitid` for one specific child park the greenlet on a pidfd
+//! (`pidfd_open`, Linux 5.3+) and then reap with `WNOHANG`, so `Child::wait`,
+//! `Command::status` and `Command::output` park only the calling greenlet.
 //!
 //! # Name resolution
 //!
@@ -100,9 +173,29 @@
 //!   non-blocking); `open` is not hooked.
 //! - A managed socket handed to another process (a child's stdio, or an fd received there
 //!   with `SCM_RIGHTS`) is non-blocking in the kernel: call [`unmanage`] on it first.
-//! - `std::sync` (Mutex, Condvar, mpsc, `JoinHandle::join`), `waitpid`, `epoll_wait`, `splice`,
-//!   `sendfile`, and anything made with raw syscalls (rustix's linux_raw backend, mio's epoll):
-//!   no hook sees them. Use sprout's own sync types.
+//! - `splice`, `sendfile`, and anything made with raw syscalls (rustix's linux_raw backend,
+//!   mio's epoll when built on rustix): no hook sees them.
+//! - **Per-thread parkers.** parking_lot keeps its `ThreadData` (the futex word and the
+//!   links of its wait queues) in a thread-local that every greenlet of the thread shares.
+//!   A greenlet parked there would let a second greenlet of the same thread enqueue the same
+//!   `ThreadData` again and corrupt parking_lot's queues, so a futex wait on an address in
+//!   the calling thread's static TLS block blocks the OS thread, as before patching:
+//!   parking_lot locks (and r2d2's pool, built on them) still block the thread while
+//!   contended. Use sprout's own locks between greenlets, or keep such pools off the hub
+//!   (`sprout::spawn_blocking`).
+//! - `std::thread::park` (so `mpsc`'s blocking `recv` and crossbeam-channel) has one parker
+//!   word per OS thread too (on the heap, so it parks cooperatively): one greenlet per thread
+//!   at a time may wait in it; woken from a plain thread or another hub, it works.
+//! - tokio marks the thread as "inside a runtime" in a thread-local: while one greenlet
+//!   waits inside `block_on`, a second greenlet of the same thread entering `block_on` gets
+//!   tokio's panic "Cannot start a runtime from within a runtime". Give each concurrent
+//!   runtime user its own thread (`sprout::Hubs`, `sprout::spawn_blocking`).
+//! - `JoinHandle::join` (glibc's internal futex), waits for any child (`waitpid(-1)`) or a
+//!   process group, waits that ask for stop/continue events, and kernels without
+//!   `pidfd_open`.
+//! - A futex wake made with a raw syscall reaches only OS threads; a shared (inter-process)
+//!   futex woken from another process is noticed by a parked greenlet within 10 ms (it
+//!   re-reads the word).
 //! - `connect` on a Unix socket whose listener's backlog is full fails with `EAGAIN` instead
 //!   of waiting; `recv` with `MSG_WAITALL` may return early; `writev` and `sendmsg` may return
 //!   a short count (POSIX allows it; `send`, `sendto` and `write` on stream sockets send
@@ -115,9 +208,12 @@
 //!
 //! # The variadic functions
 //!
-//! `fcntl`, `fcntl64` and `ioctl` are variadic in C, and stable Rust cannot define a variadic
-//! function. They are defined here with a fixed third argument (`c_long` for `fcntl`,
-//! `*mut c_void` for `ioctl`), which is call-compatible on x86-64 Linux, the only target
+//! `fcntl`, `fcntl64`, `ioctl` and `syscall` are variadic in C, and stable Rust cannot define
+//! a variadic function. They are defined here with fixed arguments (a `c_long` third argument
+//! for `fcntl`, `*mut c_void` for `ioctl`, six further `c_long`s for `syscall`, whose sixth
+//! the caller passes in its first stack slot whether or not the callee is variadic; a caller
+//! passing fewer leaves unrelated bits there, in mapped memory, which the kernel ignores as it
+//! ignores the unused registers glibc forwards), which is call-compatible on x86-64 Linux, the only target
 //! sprout builds for (`sprout-runtime` refuses others with `compile_error!`): the System V
 //! ABI passes the first six integer or pointer arguments in the same registers whether or not
 //! the callee is variadic, and the `%al` vector-register count a variadic caller sets is read
@@ -129,8 +225,12 @@
 
 mod blocking;
 mod bookkeeping;
+mod cancel;
+mod child;
 mod dns;
+mod epoll;
 mod fdtable;
+mod futex;
 mod io;
 mod patch;
 mod poll;

@@ -43,6 +43,15 @@ pub const PATCHED: &[&str] = &[
     "clock_nanosleep",
     "usleep",
     "sleep",
+    // Event loops and child waits: cooperative inside greenlets.
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "waitpid",
+    "wait4",
+    "waitid",
+    // Futex waits (std::sync, thread::park): cooperative inside greenlets.
+    "syscall",
     // Name resolution: the real call runs on the thread pool.
     "getaddrinfo",
     // Bookkeeping: the program's view of each socket.
@@ -94,11 +103,13 @@ pub(crate) fn cooperative() -> bool {
 /// third-party crate built on them. Calls from other threads keep their blocking behaviour.
 ///
 /// Call it first thing in `main`: only sockets created after it are managed (see the module
-/// docs). It also creates the calling thread's hub, so `main`'s own blocking calls run the
+/// docs). If sockets created before it are still open, the first call prints one warning
+/// line to stderr naming their fds: they stay blocking. It also creates the calling thread's hub, so `main`'s own blocking calls run the
 /// hub loop. Calling it again does nothing.
 pub fn patch_all() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        warn_about_open_sockets();
         real::ensure_resolved();
         // SAFETY: `forked_child` is an `extern "C" fn()` that only stores to an atomic, which
         // is async-signal-safe, as a fork child handler must be.
@@ -125,4 +136,44 @@ extern "C" fn forked_child() {
 /// an epoll instance of its own: the hooks cooperate again (and `is_patched` says so).
 pub(crate) fn resume_after_fork() {
     let _ = MODE.compare_exchange(CHILD, ON, Ordering::AcqRel, Ordering::Relaxed);
+}
+
+/// The sockets open now (fd numbers), from `/proc/self/fd`.
+fn open_sockets() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    let mut fds: Vec<i32> = dir
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd: i32 = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            target.to_str()?.starts_with("socket:").then_some(fd)
+        })
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
+/// Prints one warning line if sockets made before `patch_all` are still open: the hooks do
+/// not manage them, so they stay blocking.
+fn warn_about_open_sockets() {
+    let fds = open_sockets();
+    if fds.is_empty() {
+        return;
+    }
+    let list: Vec<String> = fds.iter().map(i32::to_string).collect();
+    eprintln!(
+        "sprout::monkey: warning: {} socket{} created before patch_all {} still open (fd {}); \
+         {} blocking: call patch_all before creating sockets",
+        fds.len(),
+        if fds.len() == 1 { "" } else { "s" },
+        if fds.len() == 1 { "is" } else { "are" },
+        list.join(", "),
+        if fds.len() == 1 {
+            "it stays"
+        } else {
+            "they stay"
+        },
+    );
 }

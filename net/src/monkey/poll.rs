@@ -16,6 +16,7 @@ use sprout_runtime::reactor::{self, Interest};
 use sprout_runtime::{Interrupt, Waiter};
 
 use super::blocking::{self, timeout_ms};
+use super::cancel;
 use super::patch;
 use super::real;
 
@@ -99,7 +100,7 @@ unsafe fn poll_parked(fds: *mut pollfd, nfds: nfds_t, deadline: Option<Instant>)
         return match Waiter::new().wait(deadline) {
             Ok(()) | Err(Interrupt::TimedOut) => 0,
             Err(Interrupt::Killed | Interrupt::Scope(_)) => {
-                real::set_errno(libc::ECANCELED);
+                real::set_errno(cancel::ERRNO);
                 -1
             }
             Err(Interrupt::LoopExit) => blocking(),
@@ -125,7 +126,7 @@ unsafe fn poll_parked(fds: *mut pollfd, nfds: nfds_t, deadline: Option<Instant>)
             }
             Ok(Err(Interrupt::TimedOut)) => return 0,
             Ok(Err(Interrupt::Killed | Interrupt::Scope(_))) => {
-                real::set_errno(libc::ECANCELED);
+                real::set_errno(cancel::ERRNO);
                 return -1;
             }
             Ok(Err(Interrupt::LoopExit)) | Err(_) => {

@@ -179,6 +179,34 @@ real_fns! {
         res: *mut *mut libc::addrinfo,
     ) -> c_int;
     fn freeaddrinfo(res: *mut libc::addrinfo) -> ();
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(
+        epfd: c_int,
+        events: *mut libc::epoll_event,
+        max: c_int,
+        timeout: c_int,
+        sigmask: *const libc::sigset_t,
+    ) -> c_int;
+    fn epoll_pwait2(
+        epfd: c_int,
+        events: *mut libc::epoll_event,
+        max: c_int,
+        timeout: *const timespec,
+        sigmask: *const libc::sigset_t,
+    ) -> c_int;
+    fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t;
+    fn wait4(
+        pid: libc::pid_t,
+        status: *mut c_int,
+        options: c_int,
+        rusage: *mut libc::rusage,
+    ) -> libc::pid_t;
+    fn waitid(
+        idtype: libc::idtype_t,
+        id: libc::id_t,
+        info: *mut libc::siginfo_t,
+        options: c_int,
+    ) -> c_int;
 }
 
 /// The variadic functions: called through a variadic pointer type (calling a variadic
@@ -189,6 +217,7 @@ mod vsym {
     pub(super) static fcntl: Sym = Sym::new("fcntl\0");
     pub(super) static fcntl64: Sym = Sym::new("fcntl64\0");
     pub(super) static ioctl: Sym = Sym::new("ioctl\0");
+    pub(super) static syscall: Sym = Sym::new("syscall\0");
 }
 
 /// The real `fcntl` with an integer-or-pointer third argument.
@@ -231,12 +260,72 @@ pub(crate) unsafe fn ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_i
     unsafe { f(fd, request, arg) }
 }
 
+/// The real `syscall`, with the number and six arguments (a syscall takes at most six).
+///
+/// glibc's `syscall` is declared variadic, but it is a few instructions of assembly that move
+/// the number and the six argument slots (`rdi, rsi, rdx, rcx, r8, r9` and the first stack
+/// slot) into the kernel's registers and never reads `%al`: it is called here through a
+/// fixed-arity pointer with the very same slots. That lets the compiler turn the hook's
+/// pass-through into a plain jump (a sibling call: same arguments, same stack slot), so
+/// glibc sees exactly the registers and stack the program's caller set up.
+///
+/// # Safety
+/// The arguments must satisfy the kernel's contract for syscall `n`.
+#[inline(always)]
+pub(crate) unsafe fn syscall(
+    n: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    let addr = vsym::syscall.addr.load(Ordering::Acquire);
+    if addr == 0 {
+        // SAFETY: the caller upholds the contract.
+        return unsafe { syscall_resolving(n, a1, a2, a3, a4, a5, a6) };
+    }
+    // SAFETY: the address is glibc's `syscall`; on x86-64 a fixed-arity call with seven
+    // integer arguments fills the same registers and stack slot a variadic call does (see
+    // above), and glibc's implementation reads nothing else.
+    let f = unsafe { std::mem::transmute::<usize, SyscallFn>(addr) };
+    // SAFETY: the caller upholds the contract.
+    unsafe { f(n, a1, a2, a3, a4, a5, a6) }
+}
+
+/// glibc's `syscall`, called with a fixed arity (see [`syscall`]).
+type SyscallFn =
+    unsafe extern "C" fn(c_long, c_long, c_long, c_long, c_long, c_long, c_long) -> c_long;
+
+/// [`syscall`] before its pointer is resolved: resolves it, then calls. Out of line with the
+/// same signature, so that both paths of [`syscall`] stay jumps.
+///
+/// # Safety
+/// As [`syscall`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn syscall_resolving(
+    n: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    // SAFETY: as in `syscall`.
+    let f = unsafe { std::mem::transmute::<usize, SyscallFn>(vsym::syscall.get()) };
+    // SAFETY: the caller upholds the contract.
+    unsafe { f(n, a1, a2, a3, a4, a5, a6) }
+}
+
 /// Resolves every real function before `main`, while the process has one thread.
 extern "C" fn resolve_all() {
     for s in ALL {
         s.get();
     }
-    for s in [&vsym::fcntl, &vsym::fcntl64, &vsym::ioctl] {
+    for s in [&vsym::fcntl, &vsym::fcntl64, &vsym::ioctl, &vsym::syscall] {
         s.get();
     }
 }

@@ -5,9 +5,10 @@
 //! the hook reports success: it cannot unwind, and failing is no option either
 //! (`std::thread::sleep` asserts that `clock_nanosleep` fails only with `EINTR`, and `EINTR`
 //! makes callers sleep again at once). The kill (or `Timeout`) flag stays set: the
-//! greenlet's next plain sprout blocking call raises it, and its next socket wait in a hook
-//! fails with `ECANCELED`. A sleep hook entered while the flag is already set (std code that
-//! went on sleeping) sleeps its whole duration, so such a loop cannot spin.
+//! greenlet's next plain sprout blocking call raises it, and its next socket call in a hook
+//! fails with `ECONNABORTED`. A sleep hook entered while the flag is already set (std code
+//! that went on sleeping) yields once and returns (see "Cancellation" in the `monkey` docs):
+//! such a loop neither stalls the hub nor sleeps its full length.
 
 use std::ffi::{c_int, c_uint};
 use std::time::{Duration, Instant};
@@ -19,10 +20,10 @@ use super::real;
 
 /// Parks the current greenlet until `deadline` (or an interrupt).
 fn park_until(deadline: Instant) {
-    if sprout_runtime::waiter::interrupt_pending() {
-        // A kill already ended an earlier sleep and the code slept again: returning at once
-        // now would let a loop of sleeps in std code spin without ever yielding.
-        sprout_runtime::waiter::sleep_ignoring_interrupts(deadline);
+    if super::cancel::pending() {
+        // A kill already ended an earlier sleep and the code slept again: yield once and
+        // return, so a retry loop neither stalls the hub nor sleeps its full length.
+        super::cancel::yield_once();
     } else {
         // Nothing else can wake this park; a deadline rules out LoopExit.
         let _ = sprout_runtime::Waiter::new().wait(Some(deadline));
