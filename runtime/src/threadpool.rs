@@ -294,6 +294,7 @@ where
         done.complete(Box::new(outcome));
     }));
     loop {
+        crate::run_info::waits_on(crate::run_info::WaitsOn::ThreadPool);
         if let Err(i) = waiter.wait(None) {
             drop(wait);
             return Err(i);
@@ -345,4 +346,11 @@ pub fn idle_timeout() -> Duration {
 /// The pool's live threads, busy or idle (gevent's `ThreadPool.size`).
 pub fn threads() -> usize {
     pool().state.lock().threads
+}
+
+/// Live threads and jobs queued but not yet taken by a thread (for `run_info`).
+pub(crate) fn stats() -> (usize, usize) {
+    let p = pool();
+    let queued = p.injector.len() + p.stealers.read().iter().map(|(_, s)| s.len()).sum::<usize>();
+    (threads(), queued)
 }

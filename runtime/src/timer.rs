@@ -82,6 +82,11 @@ impl TimerQueue {
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    /// How many timers are armed.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
 }
 
 #[cfg(test)]
