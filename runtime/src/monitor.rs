@@ -358,9 +358,16 @@ pub fn clear_reporter() {
 /// crate, whose handler only sets a flag the monitor thread polls.
 ///
 /// # Errors
-/// `signal-hook`'s error for a signal that cannot be handled (`SIGKILL`, `SIGSTOP`,
-/// `SIGSEGV`, ...), or the OS error if the monitor thread cannot start.
+/// `InvalidInput` for a signal that cannot or must not be handled (`SIGKILL`, `SIGSTOP`,
+/// `SIGSEGV`, `SIGILL`, `SIGFPE`, or a number out of range); `sigaction`'s error; the OS
+/// error if the monitor thread cannot start.
 pub fn dump_on_signal(signal: i32) -> io::Result<()> {
+    if signal_hook::consts::FORBIDDEN.contains(&signal) || !(1..libc::SIGRTMAX()).contains(&signal) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("signal {signal} cannot carry a run-info dump (forbidden or out of range)"),
+        ));
+    }
     let flag = DUMP_FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
     signal_hook::flag::register(signal, flag.clone())?;
     ensure_thread()
