@@ -174,3 +174,39 @@ fn a_bad_env_value_is_reported_and_ignored() {
         "{err}"
     );
 }
+
+#[test]
+fn a_dump_during_an_episode_reports_the_blocked_hub_then_dumps() {
+    if is_child("dumpblocked") {
+        let hog = sprout::Builder::new()
+            .name("hog")
+            .spawn(|| {
+                let t0 = Instant::now();
+                let mut raised = false;
+                while t0.elapsed() < Duration::from_millis(500) {
+                    if !raised && t0.elapsed() > Duration::from_millis(200) {
+                        // SAFETY: raise(3) with a signal the monitor installed a handler for.
+                        unsafe { libc::raise(libc::SIGUSR1) };
+                        raised = true;
+                    }
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        hog.join().unwrap();
+        sprout::sleep(Duration::from_millis(200));
+        return;
+    }
+    let err = run_child(
+        "dumpblocked",
+        "a_dump_during_an_episode_reports_the_blocked_hub_then_dumps",
+    );
+    let blocked_at = err
+        .find("; its run info follows when it switches")
+        .unwrap_or_else(|| panic!("the blocked hub is reported at the dump:\n{err}"));
+    assert!(err[..blocked_at].contains("'hog'"), "{err}");
+    let dump_at = err
+        .find("sprout run info: hub of thread")
+        .unwrap_or_else(|| panic!("the dump follows:\n{err}"));
+    assert!(blocked_at < dump_at, "{err}");
+}
