@@ -36,9 +36,6 @@
 //! Linux on x86-64 only.
 
 pub use sprout_runtime::{current, wait, Armed, Greenlet, LinkId, Waitable};
-/// Seeing inside a running hub: the blocking monitor ([`monitor`]), [`run_info`] snapshots
-/// and tracing hooks ([`trace`]).
-pub use sprout_runtime::{monitor, run_info, trace};
 pub use sprout_runtime::{
     current_id, current_name, iwait, joinall, killall, run_threads, sleep, sleep_until, spawn,
     spawn_blocking, spawn_later, switch_count, wait_any, with_timeout, yield_now, Builder, Elapsed,
@@ -47,6 +44,9 @@ pub use sprout_runtime::{
 pub use sprout_runtime::{
     greenlet, hub, hubs, local, stack, sync, threadpool, time, wait_list, waiter,
 };
+/// Seeing inside a running hub: the blocking monitor ([`monitor`]), [`run_info`] snapshots
+/// and tracing hooks ([`trace`]).
+pub use sprout_runtime::{monitor, run_info, trace};
 
 /// Cooperative sockets and fd waits: `std::net` look-alikes that park only the calling
 /// greenlet (gevent's `gevent.socket`).

@@ -31,7 +31,9 @@ fn is_child(which: &str) -> bool {
 
 /// The number just before `ms` after `prefix` in `line`.
 fn millis_after(line: &str, prefix: &str) -> u64 {
-    let rest = &line[line.find(prefix).unwrap_or_else(|| panic!("{prefix:?} in {line:?}"))
+    let rest = &line[line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} in {line:?}"))
         + prefix.len()..];
     let end = rest.find("ms").expect("a duration in ms");
     rest[..end].parse().expect("a number of milliseconds")
@@ -55,10 +57,16 @@ fn hog_is_reported_with_name_location_and_durations() {
         return;
     }
     let err = run_child("hog", "hog_is_reported_with_name_location_and_durations");
-    let blocked: Vec<&str> = err.lines().filter(|l| l.contains(" blocked for ")).collect();
+    let blocked: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(" blocked for "))
+        .collect();
     assert_eq!(blocked.len(), 1, "one report per episode:\n{err}");
     let line = blocked[0];
-    assert!(line.starts_with("sprout monitor: hub of thread '"), "{line}");
+    assert!(
+        line.starts_with("sprout monitor: hub of thread '"),
+        "{line}"
+    );
     assert!(line.contains("'hog'"), "names the greenlet: {line}");
     let so_far = millis_after(line, " blocked for ");
     assert!((100..=800).contains(&so_far), "so far {so_far}ms: {line}");
@@ -67,15 +75,25 @@ fn hog_is_reported_with_name_location_and_durations() {
     let mut parts = at.split(':');
     assert_eq!(parts.next(), Some("tests/monitor_blocking.rs"), "{line}");
     let lineno: usize = parts.next().unwrap().parse().unwrap();
-    let src = include_str!("monitor_blocking.rs").lines().nth(lineno - 1).unwrap();
+    let src = include_str!("monitor_blocking.rs")
+        .lines()
+        .nth(lineno - 1)
+        .unwrap();
     assert!(src.contains("spawn"), "line {lineno} is {src:?}");
     // The end of the episode, with its total (the loop ran 400 ms of wall time).
-    let ended: Vec<&str> = err.lines().filter(|l| l.contains(" unblocked after ")).collect();
+    let ended: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(" unblocked after "))
+        .collect();
     assert_eq!(ended.len(), 1, "{err}");
     assert!(ended[0].contains("'hog'"), "{}", ended[0]);
     let total = millis_after(ended[0], " unblocked after ");
     // Generous upper bound: the machine is loaded and the monitor samples every 25 ms.
-    assert!((300..=2000).contains(&total), "total {total}ms: {}", ended[0]);
+    assert!(
+        (300..=2000).contains(&total),
+        "total {total}ms: {}",
+        ended[0]
+    );
 }
 
 #[test]
@@ -136,7 +154,11 @@ fn a_swallowed_kill_is_reported() {
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("after a kill")).collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("'stubborn'"), "{}", lines[0]);
-    assert!(lines[0].contains("tests/monitor_blocking.rs:"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("tests/monitor_blocking.rs:"),
+        "{}",
+        lines[0]
+    );
     assert!(!err.contains(" blocked for "), "it yields: {err}");
 }
 

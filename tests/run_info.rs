@@ -80,7 +80,10 @@ fn lists_each_parked_greenlet_with_what_it_waits_on() {
     assert!(text.contains("#0 'root': running"), "{text}");
     assert!(info.timers >= 2, "two sleeps armed: {text}");
     assert!(info.fd_waiters >= 1 && info.fds >= 1, "{text}");
-    assert!(text.starts_with("sprout run info: hub of thread '"), "{text}");
+    assert!(
+        text.starts_with("sprout run info: hub of thread '"),
+        "{text}"
+    );
 
     // Wake them all and check that finished greenlets leave the list.
     q.put(7).unwrap();
@@ -96,7 +99,11 @@ fn lists_each_parked_greenlet_with_what_it_waits_on() {
         .filter_map(|g| g.name.clone())
         .collect();
     // `joined` is still sleeping: killing its joiner does not kill it.
-    assert_eq!(names, vec!["root".to_owned(), "joined".to_owned()], "{after}");
+    assert_eq!(
+        names,
+        vec!["root".to_owned(), "joined".to_owned()],
+        "{after}"
+    );
     let joined = after.greenlets.iter().find(|g| g.id == joined_id).unwrap();
     assert!(
         matches!(joined.waits_on, sprout::run_info::WaitsOn::Sleep { .. }),
@@ -112,9 +119,13 @@ fn a_greenlet_sees_itself_running() {
         .spawn(|| sprout::run_info().to_string())
         .unwrap();
     let text = g.join().unwrap();
-    assert!(text.contains("'asker' spawned at tests/run_info.rs:"), "{text}");
     assert!(
-        text.lines().any(|l| l.contains("'asker'") && l.ends_with(": running")),
+        text.contains("'asker' spawned at tests/run_info.rs:"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("'asker'") && l.ends_with(": running")),
         "{text}"
     );
     assert!(text.contains("#0 'root': parked"), "{text}");

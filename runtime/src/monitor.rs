@@ -299,7 +299,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
         "m" | "min" => n * 60.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..1e9).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 /// Turns the blocking monitor on with `max_blocking_time` as the threshold (gevent's
@@ -362,7 +362,8 @@ pub fn clear_reporter() {
 /// `SIGSEGV`, `SIGILL`, `SIGFPE`, or a number out of range); `sigaction`'s error; the OS
 /// error if the monitor thread cannot start.
 pub fn dump_on_signal(signal: i32) -> io::Result<()> {
-    if signal_hook::consts::FORBIDDEN.contains(&signal) || !(1..libc::SIGRTMAX()).contains(&signal) {
+    if signal_hook::consts::FORBIDDEN.contains(&signal) || !(1..libc::SIGRTMAX()).contains(&signal)
+    {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("signal {signal} cannot carry a run-info dump (forbidden or out of range)"),

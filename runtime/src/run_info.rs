@@ -114,9 +114,10 @@ pub(crate) fn register(hub: &Hub, task: &Rc<Task>) {
     };
     task.slot.set(slot);
     let probe = &hub.probe;
-    probe
-        .live
-        .store(reg.entries.len() - reg.free.len(), std::sync::atomic::Ordering::Relaxed);
+    probe.live.store(
+        reg.entries.len() - reg.free.len(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if let Some(name) = &task.name {
         probe.add_name(task.id, name);
     }

@@ -347,9 +347,7 @@ impl Task {
             TaskState::Suspended => {
                 if !self.killed.get() {
                     if crate::monitor::on() && !self.kill_tracked.replace(true) {
-                        Hub::current()
-                            .probe
-                            .kill_requested(self.id, self.location);
+                        Hub::current().probe.kill_requested(self.id, self.location);
                     }
                     self.kill.set(true);
                     self.interrupt();

@@ -351,6 +351,11 @@ pub fn threads() -> usize {
 /// Live threads and jobs queued but not yet taken by a thread (for `run_info`).
 pub(crate) fn stats() -> (usize, usize) {
     let p = pool();
-    let queued = p.injector.len() + p.stealers.read().iter().map(|(_, s)| s.len()).sum::<usize>();
+    let queued = p.injector.len()
+        + p.stealers
+            .read()
+            .iter()
+            .map(|(_, s)| s.len())
+            .sum::<usize>();
     (threads(), queued)
 }
