@@ -386,7 +386,8 @@ impl Hub {
         let step = task.resume();
         self.in_loop.set(true);
         self.current.set(prev);
-        self.probe.set_current(0, None);
+        // Back in the loop (id 0); the stale location is ignored while the id is 0.
+        self.probe.current_id.store(0, Relaxed);
         if traced && !matches!(step, Step::Finished(())) {
             crate::trace::emit(crate::trace::TraceEvent::SwitchOut { id: task.id });
         }

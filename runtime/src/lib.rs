@@ -5,6 +5,8 @@
 //! order, `waiter` for the protocol every blocking call follows, `greenlet` for the
 //! explicit-switch layer, `sync` for Event, locks, queues and pools (and their cross-thread
 //! versions), `threadpool` for blocking work on OS threads, and `hubs` for one hub per core.
+//! `monitor`, `run_info` and `trace` show what a running hub does (a stall, what each greenlet
+//! waits on, spawn/switch/finish events).
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("sprout supports Linux on x86-64 only (epoll, and corosensei's x86-64 switch)");

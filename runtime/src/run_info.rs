@@ -54,6 +54,8 @@ pub enum WaitsOn {
     Sync(&'static str),
     /// A thread-pool job (`spawn_blocking`).
     ThreadPool,
+    /// A `sync::Thread*` primitive another thread may complete.
+    CrossThread,
 }
 
 impl fmt::Display for WaitsOn {
@@ -74,6 +76,7 @@ impl fmt::Display for WaitsOn {
             WaitsOn::Join { id } => write!(f, "join of greenlet #{id}"),
             WaitsOn::Sync(kind) => write!(f, "{kind}"),
             WaitsOn::ThreadPool => f.write_str("thread-pool job"),
+            WaitsOn::CrossThread => f.write_str("cross-thread wait"),
         }
     }
 }
