@@ -232,3 +232,64 @@ fn a_dump_during_an_episode_reports_the_blocked_hub_then_dumps() {
         .unwrap_or_else(|| panic!("the dump follows:\n{err}"));
     assert!(blocked_at < dump_at, "{err}");
 }
+
+#[test]
+fn start_and_a_reporter_callback_replace_the_env_and_stderr() {
+    use sprout::monitor::{Report, ReportKind};
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+    if is_child("callback") {
+        sprout::monitor::set_reporter(|r: &Report| SEEN.lock().unwrap().push(r.clone()));
+        sprout::monitor::start(Duration::from_millis(50)).unwrap();
+        assert_eq!(
+            sprout::monitor::max_blocking_time(),
+            Some(Duration::from_millis(50))
+        );
+        let g = sprout::Builder::new()
+            .name("cb")
+            .spawn(|| {
+                let t0 = Instant::now();
+                while t0.elapsed() < Duration::from_millis(250) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        let id = g.id();
+        g.join().unwrap();
+        sprout::sleep(Duration::from_millis(200));
+        let seen = SEEN.lock().unwrap().clone();
+        let kinds: Vec<ReportKind> = seen.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [ReportKind::Blocking, ReportKind::BlockingEnded],
+            "{seen:?}"
+        );
+        for r in &seen {
+            assert_eq!(r.greenlet, id);
+            assert_eq!(r.name.as_deref(), Some("cb"));
+            assert_eq!(r.location.unwrap().file(), "tests/monitor_blocking.rs");
+        }
+        assert!(seen[0].duration >= Duration::from_millis(50));
+        assert!(seen[1].duration >= seen[0].duration);
+        println!("callback child ok");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "start_and_a_reporter_callback_replace_the_env_and_stderr",
+            "--nocapture",
+        ])
+        .env("SPROUT_MONITOR_CHILD", "callback")
+        .env_remove("SPROUT_MAX_BLOCKING_TIME")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{err}");
+    assert!(stdout.contains("callback child ok"), "{stdout}");
+    assert!(
+        !err.contains("sprout monitor"),
+        "reports went to the callback: {err}"
+    );
+}

@@ -44,7 +44,7 @@ use std::collections::VecDeque;
 use std::panic;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use crate::greenlet::{self, Step};
@@ -247,7 +247,7 @@ impl Hub {
                         panic!("sprout: cannot create the epoll reactor: {e}")
                     }));
                 *r = Some(created.clone());
-                let _ = self.probe.notifier.set(created.notifier());
+                let _ = self.probe.notifier.set(Arc::downgrade(&created.notifier()));
                 created
             }
         }

@@ -48,7 +48,7 @@ use std::fmt;
 use std::io;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Once, OnceLock};
+use std::sync::{Arc, Once, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -83,7 +83,8 @@ pub(crate) struct HubProbe {
     /// Greenlets a kill reached while the monitor was on, and when (removed at finish).
     kills: Mutex<HashMap<u64, (Instant, Option<&'static Location<'static>>)>>,
     /// The reactor's notifier, once the reactor exists (to wake a sleeping hub for a dump).
-    pub(crate) notifier: OnceLock<Arc<Notifier>>,
+    /// Weak: the eventfd closes with the reactor at thread exit.
+    pub(crate) notifier: OnceLock<Weak<Notifier>>,
 }
 
 impl HubProbe {
@@ -341,7 +342,8 @@ pub fn max_blocking_time() -> Option<Duration> {
 }
 
 /// Sends reports to `f` instead of stderr. `f` runs on the monitor thread; it must not
-/// block for long (the monitor stops sampling meanwhile).
+/// block for long (the monitor stops sampling meanwhile). If it panics, that report goes to
+/// stderr with a note, and the monitor carries on.
 pub fn set_reporter(f: impl Fn(&Report) + Send + Sync + 'static) {
     *REPORTER.write() = Some(Arc::new(f));
 }
@@ -395,7 +397,13 @@ fn ensure_thread() -> io::Result<()> {
 fn report(r: Report) {
     let reporter = REPORTER.read().clone();
     match reporter {
-        Some(f) => f(&r),
+        Some(f) => {
+            // A panicking callback must not kill the monitor thread.
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&r))).is_ok();
+            if !ok {
+                eprintln!("{r}\nsprout monitor: the reporter callback panicked on the line above");
+            }
+        }
         None => eprintln!("{r}"),
     }
 }
@@ -479,7 +487,7 @@ fn monitor_loop() {
                     report(make(ReportKind::BlockedAtDump));
                 }
                 probe.dump.store(true, Ordering::Relaxed);
-                if let Some(n) = probe.notifier.get() {
+                if let Some(n) = probe.notifier.get().and_then(Weak::upgrade) {
                     let _ = n.notify();
                 }
             }
