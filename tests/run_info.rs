@@ -142,3 +142,51 @@ impl WriteAll for &sprout::net::TcpStream {
         s.write_all(b).unwrap();
     }
 }
+
+#[test]
+fn lists_sync_waits_thread_pool_jobs_and_counts() {
+    use sprout::sync::{Event, Semaphore};
+    let ev = Event::new();
+    let ev2 = ev.clone();
+    let waiter = sprout::Builder::new()
+        .name("on-event")
+        .spawn(move || ev2.wait().unwrap())
+        .unwrap();
+    let sem = Semaphore::new(0);
+    let sem2 = sem.clone();
+    let acquirer = sprout::Builder::new()
+        .name("on-semaphore")
+        .spawn(move || sem2.acquire().unwrap())
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let blocking = sprout::Builder::new()
+        .name("on-pool")
+        .spawn(move || sprout::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(20))))
+        .unwrap();
+    sprout::sleep(Duration::from_millis(20));
+    let info = sprout::run_info();
+    let text = info.to_string();
+    let line_of = |name: &str| -> String {
+        text.lines()
+            .find(|l| l.contains(&format!("'{name}'")))
+            .unwrap_or_else(|| panic!("{name} listed:\n{text}"))
+            .to_owned()
+    };
+    assert!(line_of("on-event").ends_with("waits on Event"), "{text}");
+    assert!(
+        line_of("on-semaphore").ends_with("waits on Semaphore/Mutex"),
+        "{text}"
+    );
+    assert!(
+        line_of("on-pool").ends_with("waits on thread-pool job"),
+        "{text}"
+    );
+    assert!(info.pool_threads >= 1, "{text}");
+    assert!(info.external_waits >= 1, "{text}");
+    tx.send(()).unwrap();
+    ev.set();
+    sem.release();
+    waiter.join().unwrap();
+    acquirer.join().unwrap();
+    assert!(blocking.join().unwrap().is_ok());
+}
