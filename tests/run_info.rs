@@ -187,6 +187,6 @@ fn lists_sync_waits_thread_pool_jobs_and_counts() {
     ev.set();
     sem.release();
     waiter.join().unwrap();
-    acquirer.join().unwrap();
+    drop(acquirer.join().unwrap());
     assert!(blocking.join().unwrap().is_ok());
 }
