@@ -43,7 +43,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic;
 use std::rc::Rc;
-use std::sync::Once;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use crate::greenlet::{self, Step};
@@ -72,8 +73,11 @@ pub(crate) struct Hub {
     /// or at the greenlet `run_task` is resuming, which holds an `Rc` to
     /// it for that whole time.
     current: Cell<*const Task>,
-    /// Suspensions so far (greenlet suspends plus root parks): the switch counter.
-    switches: Cell<u64>,
+    /// What other threads (the monitor) may read: the switch counter (suspensions so far,
+    /// greenlet suspends plus root parks), the running greenlet, the "asleep" flag.
+    pub(crate) probe: crate::monitor::HubProbe,
+    /// Live greenlets of this hub, for `run_info`.
+    pub(crate) live: RefCell<crate::run_info::Registry>,
     /// True while the loop itself (not a greenlet) runs on the root's stack.
     in_loop: Cell<bool>,
     /// Waits pending outside this hub (thread pool jobs, cross-thread events): each may wake
@@ -106,6 +110,9 @@ impl Drop for Teardown {
         if !p.is_null() {
             // SAFETY: see the invariant on HUB_PTR.
             let hub = unsafe { &*p };
+            hub.probe
+                .alive
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             let ready = std::mem::take(&mut *hub.ready.borrow_mut());
             drop(ready);
             let timers = std::mem::take(&mut *hub.timers.borrow_mut());
@@ -186,7 +193,8 @@ impl Hub {
                 reactor: RefCell::new(None),
                 current: Cell::new(Rc::as_ptr(&root)),
                 root,
-                switches: Cell::new(0),
+                probe: crate::monitor::HubProbe::new(),
+                live: RefCell::new(crate::run_info::Registry::default()),
                 in_loop: Cell::new(false),
                 external_waits: Cell::new(0),
                 remote: HubRemote::new(),
@@ -194,6 +202,7 @@ impl Hub {
             STATE.with(|s| s.set(1));
             HUB_PTR.with(|h| h.set(hub));
             TEARDOWN.with(|_| ());
+            crate::monitor::register_hub(&hub.probe);
             hub
         }
     }
@@ -249,6 +258,7 @@ impl Hub {
             Some(existing) => existing.clone(),
             None => {
                 *r = Some(created.clone());
+                let _ = self.probe.notifier.set(Arc::downgrade(&created.notifier()));
                 created
             }
         }
@@ -291,7 +301,9 @@ impl Hub {
         if greenlet::in_explicit_greenlet() {
             return greenlet::park_on_hub();
         }
-        self.switches.set(self.switches.get() + 1);
+        // A plain relaxed load and store (no read-modify-write): only this thread writes it.
+        let sw = &self.probe.switches;
+        sw.store(sw.load(Relaxed) + 1, Relaxed);
         if me.is_root() {
             self.park_root(me);
         } else {
@@ -375,11 +387,22 @@ impl Hub {
             return;
         }
         task.state.set(TaskState::Running);
+        task.waits.set(crate::run_info::WaitsOn::Nothing);
         let prev = self.current.replace(Rc::as_ptr(&task));
+        self.probe.set_current(task.id, task.location);
+        let traced = crate::trace::enabled();
+        if traced {
+            crate::trace::emit(crate::trace::TraceEvent::SwitchIn { id: task.id });
+        }
         self.in_loop.set(false);
         let step = task.resume();
         self.in_loop.set(true);
         self.current.set(prev);
+        // Back in the loop (id 0); the stale location is ignored while the id is 0.
+        self.probe.current_id.store(0, Relaxed);
+        if traced && !matches!(step, Step::Finished(())) {
+            crate::trace::emit(crate::trace::TraceEvent::SwitchOut { id: task.id });
+        }
         if let Step::Finished(()) = step {
             let result = task.take_stashed();
             task.finish(result);
@@ -409,8 +432,14 @@ impl Hub {
                 return;
             }
             let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
-            self.reactor().poll(timeout);
+            let reactor = self.reactor();
+            self.probe.idle.store(true, Relaxed);
+            reactor.poll(timeout);
+            self.probe.idle.store(false, Relaxed);
             self.remote.drain(true);
+        }
+        if self.probe.dump.load(Relaxed) {
+            crate::run_info::dump_now(self);
         }
         if !self.timers.borrow().is_empty() {
             let now = Instant::now();
@@ -426,7 +455,16 @@ impl Hub {
 
     /// The switch counter.
     pub(crate) fn switches(&self) -> u64 {
-        self.switches.get()
+        self.probe.switches.load(Relaxed)
+    }
+
+    /// Ready-queue length, armed timers and pending external waits (for `run_info`).
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.ready.borrow().len(),
+            self.timers.borrow().len(),
+            self.external_waits.get(),
+        )
     }
 }
 

@@ -221,6 +221,11 @@ impl Reactor {
         self.registered.get() > 0
     }
 
+    /// Registered fds and greenlets parked on fd readiness (for `run_info`).
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.registered.get(), self.waiters.get())
+    }
+
     /// Whether any greenlet waits on fd readiness (so blocking in epoll can end).
     pub(crate) fn has_waiters(&self) -> bool {
         self.waiters.get() > 0
@@ -490,6 +495,10 @@ impl Reactor {
             interest,
             waker: waiter.waker(),
         };
+        crate::run_info::waits_on(crate::run_info::WaitsOn::Fd {
+            fd,
+            write: matches!(interest, Interest::Write),
+        });
         let woke = waiter.wait(deadline);
         drop(parked);
         let (closed, cancelled) = {

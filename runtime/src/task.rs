@@ -122,6 +122,14 @@ pub(crate) struct Task {
     pub(crate) stack_info: Option<crate::stack::StackInfo>,
     /// Greenlet-local values (see `local`), dropped when the greenlet finishes.
     pub(crate) locals: RefCell<crate::local::Table>,
+    /// Where it was spawned (`None` for the root).
+    pub(crate) location: Option<&'static std::panic::Location<'static>>,
+    /// What its current park waits on (see `run_info`); reset at every resume.
+    pub(crate) waits: Cell<crate::run_info::WaitsOn>,
+    /// Its slot in the hub's registry of live greenlets (`run_info`).
+    pub(crate) slot: Cell<usize>,
+    /// A kill reached it while the monitor was on (the monitor is told when it finishes).
+    kill_tracked: Cell<bool>,
 }
 
 impl Task {
@@ -155,6 +163,10 @@ impl Task {
             panic_report: RefCell::new(None),
             stack_info: None,
             locals: RefCell::new(Default::default()),
+            location: None,
+            waits: Cell::new(crate::run_info::WaitsOn::Nothing),
+            slot: Cell::new(usize::MAX),
+            kill_tracked: Cell::new(false),
         }
     }
 
@@ -357,6 +369,9 @@ impl Task {
             }
             TaskState::Suspended => {
                 if !self.killed.get() {
+                    if crate::monitor::on() && !self.kill_tracked.replace(true) {
+                        Hub::current().probe.kill_requested(self.id, self.location);
+                    }
                     self.kill.set(true);
                     self.interrupt();
                 }
@@ -384,6 +399,10 @@ impl Task {
             other => other,
         };
         self.state.set(TaskState::Dead);
+        crate::run_info::unregister(self);
+        if self.kill_tracked.get() {
+            Hub::current().probe.kill_done(self.id);
+        }
         // Its stack is gone: nothing may suspend through it any more.
         self.suspender.set(None);
         self.kill.set(false);
@@ -512,6 +531,7 @@ pub(crate) fn wait_dead(task: &Rc<Task>, deadline: Option<Instant>) -> Result<()
         if std::ptr::eq(&**task, Hub::current().current_ref()) {
             panic!("sprout: a greenlet cannot join itself (it would wait for ever)");
         }
+        crate::run_info::waits_on(crate::run_info::WaitsOn::Join { id: task.id });
         let slot_free = task
             .first_joiner
             .borrow()
@@ -577,11 +597,16 @@ impl Builder {
     ///
     /// Fails only when no stack can be mapped; the error then names `vm.max_map_count` when
     /// that limit is the likely cause.
+    ///
+    /// The caller's source location is recorded as the greenlet's spawn location (shown by
+    /// `sprout::run_info` and the blocking monitor).
+    #[track_caller]
     pub fn spawn<T, F>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         T: 'static,
         F: FnOnce() -> T + 'static,
     {
+        let location = std::panic::Location::caller();
         let hub = Hub::current();
         let id = hub.next_id();
         let name: Option<Box<str>> = self.name.map(Into::into);
@@ -594,7 +619,9 @@ impl Builder {
         })?;
         let mut record = Task::blank(id, name, TaskState::New);
         record.stack_info = Some(info);
+        record.location = Some(location);
         let task = Rc::new(record);
+        crate::run_info::register(hub, &task);
         co.set_info(task.stack_info.as_ref().expect("set above"));
         *task.coroutine.borrow_mut() = Some(co);
         hub.schedule(task.clone());
@@ -650,6 +677,7 @@ impl Task {
 ///
 /// # Panics
 /// If no stack can be mapped; use [`Builder::spawn`] to handle that as an error.
+#[track_caller]
 pub fn spawn<T, F>(f: F) -> JoinHandle<T>
 where
     T: 'static,
@@ -662,6 +690,7 @@ where
 
 /// Spawns `f` to start after `delay` (gevent's `spawn_later`). Killing it before then means
 /// it never runs.
+#[track_caller]
 pub fn spawn_later<T, F>(delay: Duration, f: F) -> JoinHandle<T>
 where
     T: 'static,

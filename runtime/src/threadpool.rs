@@ -421,6 +421,7 @@ where
         done.complete(Box::new(outcome));
     }));
     loop {
+        crate::run_info::waits_on(crate::run_info::WaitsOn::ThreadPool);
         if let Err(i) = waiter.wait(None) {
             drop(wait);
             return Err(i);
@@ -495,4 +496,16 @@ pub fn threads() -> usize {
 /// The resolver lane's live threads, busy or idle.
 pub fn resolver_threads() -> usize {
     resolver_pool().state.lock().threads
+}
+
+/// Live threads and jobs queued but not yet taken by a thread (for `run_info`).
+pub(crate) fn stats() -> (usize, usize) {
+    let p = pool();
+    let queued = p.injector.len()
+        + p.stealers
+            .read()
+            .iter()
+            .map(|(_, s)| s.len())
+            .sum::<usize>();
+    (threads(), queued)
 }

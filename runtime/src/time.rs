@@ -38,6 +38,7 @@ pub fn sleep(d: Duration) {
 /// Blocks the current greenlet until `deadline`.
 pub fn sleep_until(deadline: Instant) {
     // With a deadline armed neither LoopExit nor an error can happen; kill/Timeout unwind.
+    crate::run_info::waits_on(crate::run_info::WaitsOn::Sleep { deadline });
     let _ = park_until(Some(deadline));
 }
 

@@ -291,6 +291,11 @@ impl TimerQueue {
         self.heap[pos] = e;
         self.slots[e.slot as usize].pos = pos as u32;
     }
+
+    /// How many timers are armed.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
 }
 
 #[cfg(test)]

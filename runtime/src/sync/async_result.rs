@@ -189,6 +189,7 @@ impl<T, E> AsyncResult<T, E> {
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> Result<(), WaitError> {
         while !self.is_ready() {
+            crate::run_info::waits_on(crate::run_info::WaitsOn::Sync("AsyncResult"));
             let parked = self.inner.waiters.park(None, deadline);
             if let Err(i) = parked.result {
                 return Err(raise(i));

@@ -96,6 +96,7 @@ impl Event {
             if self.is_set() {
                 return Ok(());
             }
+            crate::run_info::waits_on(crate::run_info::WaitsOn::Sync("Event"));
             let parked = self.inner.waiters.park(None, deadline);
             match parked.result {
                 // Woken by a `set`: done, whatever the flag says now.

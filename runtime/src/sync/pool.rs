@@ -171,6 +171,7 @@ impl Inner {
             return Ok(());
         }
         loop {
+            crate::run_info::waits_on(crate::run_info::WaitsOn::Sync("Pool slot"));
             let parked = self.spawners.park(None, deadline);
             match parked.payload {
                 Some(true) => return Ok(()),

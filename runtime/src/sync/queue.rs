@@ -451,6 +451,7 @@ impl<T> Queue<T> {
                 }) => item = back,
                 Err(e) => return Err(e),
             }
+            crate::run_info::waits_on(crate::run_info::WaitsOn::Sync("Queue (put)"));
             let parked = inner.putters.park(Some(item), deadline);
             match parked.payload {
                 // A getter took it: delivered. A kill or `Timeout` that arrived since stays
@@ -477,6 +478,7 @@ impl<T> Queue<T> {
                 Err(QueueError::Empty) => {}
                 done => return done,
             }
+            crate::run_info::waits_on(crate::run_info::WaitsOn::Sync("Queue (get)"));
             let parked = inner.getters.park(None, deadline);
             match (parked.payload, parked.result) {
                 (Some(item), Ok(())) => return Ok(item),

@@ -93,6 +93,7 @@ impl Permits {
             return Ok(());
         }
         loop {
+            crate::run_info::waits_on(crate::run_info::WaitsOn::Sync("Semaphore/Mutex"));
             let parked = self.waiters.park(None, deadline);
             match parked.result {
                 Ok(()) if parked.woken => return Ok(()),

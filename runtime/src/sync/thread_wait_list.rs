@@ -208,6 +208,7 @@ pub(crate) fn park<'a, S>(
             id: Some(id),
         };
         drop(guard);
+        crate::run_info::waits_on(crate::run_info::WaitsOn::CrossThread);
         let result = waiter.wait(deadline);
         let mut guard = mutex.lock();
         let notified = entry.remove(&mut guard);
