@@ -82,7 +82,7 @@ pub unsafe extern "C" fn epoll_wait(
 ) -> c_int {
     // SAFETY: forwarded, with the caller's arguments.
     let call = |t: c_int| unsafe { real::epoll_wait(epfd, events, max, t) };
-    if timeout == 0 || max <= 0 || !patch::cooperative() {
+    if timeout == 0 || max <= 0 || !patch::epoll_cooperative() {
         return call(timeout);
     }
     parked(epfd, deadline_ms(timeout), || call(0), || call(timeout))
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn epoll_pwait(
 ) -> c_int {
     // SAFETY: forwarded, with the caller's arguments.
     let call = |t: c_int| unsafe { real::epoll_pwait(epfd, events, max, t, sigmask) };
-    if timeout == 0 || max <= 0 || !patch::cooperative() {
+    if timeout == 0 || max <= 0 || !patch::epoll_cooperative() {
         return call(timeout);
     }
     parked(epfd, deadline_ms(timeout), || call(0), || call(timeout))
@@ -126,7 +126,7 @@ pub unsafe extern "C" fn epoll_pwait2(
     let zero = limit.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0);
     // SAFETY: forwarded, with the caller's arguments.
     let call = |t: *const timespec| unsafe { real::epoll_pwait2(epfd, events, max, t, sigmask) };
-    if zero || !valid || max <= 0 || !patch::cooperative() {
+    if zero || !valid || max <= 0 || !patch::epoll_cooperative() {
         return call(timeout);
     }
     let deadline = limit.map(|t| Instant::now() + Duration::new(t.tv_sec as u64, t.tv_nsec as u32));

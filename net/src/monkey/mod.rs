@@ -189,7 +189,9 @@
 //! - tokio marks the thread as "inside a runtime" in a thread-local: while one greenlet
 //!   waits inside `block_on`, a second greenlet of the same thread entering `block_on` gets
 //!   tokio's panic "Cannot start a runtime from within a runtime". Give each concurrent
-//!   runtime user its own thread (`sprout::Hubs`, `sprout::spawn_blocking`).
+//!   runtime user its own thread (`sprout::Hubs`, `sprout::spawn_blocking`), or turn the
+//!   epoll hooks off with [`set_cooperative_epoll`]`(false)` so such calls run one after
+//!   another, as before patching.
 //! - `JoinHandle::join` (glibc's internal futex), waits for any child (`waitpid(-1)`) or a
 //!   process group, waits that ask for stop/continue events, and kernels without
 //!   `pidfd_open`.
@@ -239,4 +241,4 @@ mod sleep;
 
 pub use bookkeeping::unmanage;
 pub(crate) use patch::resume_after_fork;
-pub use patch::{is_patched, patch_all, PATCHED};
+pub use patch::{is_patched, patch_all, set_cooperative_epoll, PATCHED};

@@ -1,7 +1,7 @@
 //! The switch: `patch_all`, `is_patched`, the list of interposed functions, and the fork
 //! child handler that turns everything back into pass-through.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Once;
 
 use super::real;
@@ -119,6 +119,38 @@ pub fn patch_all() {
     // Creates the calling thread's hub.
     let _ = sprout_runtime::current_id();
     let _ = MODE.compare_exchange(OFF, ON, Ordering::AcqRel, Ordering::Relaxed);
+}
+
+/// Whether hooked `epoll_wait`/`epoll_pwait`/`epoll_pwait2` park the calling greenlet (the
+/// default after [`patch_all`]); see [`set_cooperative_epoll`].
+static EPOLL_COOPERATIVE: AtomicBool = AtomicBool::new(true);
+
+/// Whether an `epoll_wait` hook may park the caller: patched, the caller may park, and
+/// [`set_cooperative_epoll`] did not turn it off.
+#[inline]
+pub(crate) fn epoll_cooperative() -> bool {
+    EPOLL_COOPERATIVE.load(Ordering::Relaxed) && cooperative()
+}
+
+/// Turns the cooperative `epoll_wait` hooks off (`false`) or back on (`true`, the default),
+/// process-wide, at any time.
+///
+/// With them on, an event loop inside a blocking call (a tokio current-thread runtime's
+/// `block_on`, as in the `postgres` crate's sync client) parks only its greenlet while it
+/// waits. But tokio marks the whole OS thread as "inside a runtime": while one greenlet is
+/// parked in `block_on`, a second greenlet of the same thread that enters `block_on` gets
+/// tokio's panic "Cannot start a runtime from within a runtime". A program whose greenlets
+/// use such clients concurrently (a connection per greenlet, a pool) should either give
+/// each its own thread (`sprout::Hubs`, `sprout::spawn_blocking`) or call
+/// `set_cooperative_epoll(false)`: then `epoll_wait` blocks the OS thread as before
+/// patching, and those calls run one after another instead.
+///
+/// ```
+/// sprout::monkey::patch_all();
+/// sprout::monkey::set_cooperative_epoll(false); // several tokio-wrapping clients per thread
+/// ```
+pub fn set_cooperative_epoll(on: bool) {
+    EPOLL_COOPERATIVE.store(on, Ordering::Relaxed);
 }
 
 /// Whether [`patch_all`] has run in this process (false in a child forked after it: there
