@@ -27,7 +27,11 @@ fn with_epoll_hooks_off_concurrent_block_on_calls_serialise_instead_of_panicking
     let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
     assert_eq!(sum, 3);
     // One after another: at least 3 x 50 ms.
-    assert!(start.elapsed() >= Duration::from_millis(150), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        start.elapsed()
+    );
     // Turned back on, one greenlet's block_on cooperates again.
     sprout::monkey::set_cooperative_epoll(true);
     let ticker = sprout::spawn(|| {
@@ -47,5 +51,8 @@ fn with_epoll_hooks_off_concurrent_block_on_calls_serialise_instead_of_panicking
         rt.block_on(async { tokio::time::sleep(Duration::from_millis(150)).await })
     });
     h.join().unwrap();
-    assert!(ticker.join().unwrap() > 10, "the ticker ran during block_on");
+    assert!(
+        ticker.join().unwrap() > 10,
+        "the ticker ran during block_on"
+    );
 }

@@ -57,7 +57,11 @@ fn default_size_runs_many_blocking_jobs_at_once_and_lookups_have_their_own_lane(
     while started.load(Ordering::SeqCst) < 4 && t.elapsed() < Duration::from_secs(30) {
         sprout::sleep(Duration::from_millis(5));
     }
-    assert_eq!(started.load(Ordering::SeqCst), 4, "the blockers did not all start");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        4,
+        "the blockers did not all start"
+    );
     assert_eq!(threadpool::threads(), 4);
     let queued = spawn(|| spawn_blocking(|| "ran after the blockers"));
     let looked_up = with_timeout(Duration::from_secs(10), || {

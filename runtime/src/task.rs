@@ -306,7 +306,10 @@ impl Task {
 
     /// The pending interrupt `i` was reported to the greenlet's code as an error.
     pub(crate) fn note_reported(&self, i: crate::waiter::Interrupt) {
-        if matches!(i, crate::waiter::Interrupt::Killed | crate::waiter::Interrupt::Scope(_)) {
+        if matches!(
+            i,
+            crate::waiter::Interrupt::Killed | crate::waiter::Interrupt::Scope(_)
+        ) {
             self.reported.set(Some(i));
         }
     }
