@@ -44,7 +44,7 @@ pub use sprout_runtime::{
 pub use sprout_runtime::{
     greenlet, hub, hubs, local, stack, sync, threadpool, time, wait_list, waiter,
 };
-/// Seeing inside a running hub: the blocking monitor ([`monitor`]), [`run_info`] snapshots
+/// Seeing inside a running hub: the blocking monitor ([`monitor`]), [`run_info()`] snapshots
 /// and tracing hooks ([`trace`]).
 pub use sprout_runtime::{monitor, run_info, trace};
 
