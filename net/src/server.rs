@@ -259,7 +259,9 @@ impl<L: Listener> StreamServer<L> {
     /// Starts the accept loop in a greenlet of its own and returns (gevent's `start`).
     /// Starting a server that is already serving does nothing.
     ///
-    /// Errors: the server was stopped, or no greenlet could be spawned.
+    /// # Errors
+    ///
+    /// the server was stopped, or no greenlet could be spawned.
     pub fn start(&self) -> io::Result<()> {
         match self.inner.state.get() {
             State::Ready => {}

@@ -571,8 +571,11 @@ impl Builder {
     /// Creates the greenlet; it runs `f` when first switched to. Its parent is the current
     /// greenlet.
     ///
-    /// Fails when no stack can be mapped (the error names `vm.max_map_count` when that limit
-    /// is the likely cause).
+    /// # Errors
+    ///
+    /// `OutOfMemory` when no stack can be mapped (the error names the limit reached:
+    /// `vm.max_map_count`, the address-space reserve or the stack cap, see `sprout::stack`);
+    /// `InvalidInput` for an impossible stack size.
     pub fn spawn<A, R, F>(self, f: F) -> io::Result<Greenlet>
     where
         A: 'static,
@@ -712,8 +715,12 @@ impl Greenlet {
         )
     }
 
-    /// Re-assigns the parent. Fails with [`SwitchError::ParentCycle`] if `parent` is this
-    /// greenlet or one of its descendants, and for the main greenlet.
+    /// Re-assigns the parent.
+    ///
+    /// # Errors
+    ///
+    /// [`SwitchError::ParentCycle`] if `parent` is this greenlet or one of its descendants,
+    /// and for the main greenlet.
     pub fn set_parent(&self, parent: &Greenlet) -> Result<(), SwitchError> {
         if self.0.is_main {
             return Err(SwitchError::ParentCycle);

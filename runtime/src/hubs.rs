@@ -78,6 +78,11 @@ impl Hubs {
     /// All threads are started before any runs `f`: if one cannot be started, none runs it and
     /// the error is returned.
     ///
+    /// # Errors
+    ///
+    /// The OS error of starting a thread (`std::thread::Builder::spawn`: `WouldBlock` for
+    /// `EAGAIN` when the process is out of threads or memory); then no thread runs `f`.
+    ///
     /// # Panics
     ///
     /// If `f` panics on a thread, that panic is resumed here (the first one, in thread order)

@@ -598,8 +598,11 @@ impl Builder {
 
     /// Spawns the greenlet on this thread's hub. It starts on the hub's next pass.
     ///
-    /// Fails only when no stack can be mapped; the error then names `vm.max_map_count` when
-    /// that limit is the likely cause.
+    /// # Errors
+    ///
+    /// `OutOfMemory` when no stack can be mapped (the error names the limit reached:
+    /// `vm.max_map_count`, the address-space reserve or the stack cap, see `sprout::stack`);
+    /// `InvalidInput` for an impossible stack size.
     ///
     /// The caller's source location is recorded as the greenlet's spawn location (shown by
     /// `sprout::run_info` and the blocking monitor).

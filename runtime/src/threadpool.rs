@@ -361,6 +361,11 @@ where
 /// `Err` instead of unwinding (the kill stays pending and is raised at the caller's next
 /// suspension point). For callers that must not unwind, such as libc hooks. The job still
 /// runs to its end; its result is dropped when it arrives.
+///
+/// # Errors
+///
+/// The [`Interrupt`] (a kill, or a `Timeout` scope that expired) that ended the wait; it
+/// stays pending, to be raised at the caller's next ordinary blocking call.
 pub fn spawn_blocking_interruptible<F, T>(f: F) -> Result<T, Interrupt>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -397,6 +402,10 @@ where
 }
 
 /// Like [`spawn_blocking_interruptible`], on the resolver lane.
+///
+/// # Errors
+///
+/// As [`spawn_blocking_interruptible`].
 pub fn spawn_resolver_interruptible<F, T>(f: F) -> Result<T, Interrupt>
 where
     F: FnOnce() -> T + Send + 'static,

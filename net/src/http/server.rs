@@ -293,6 +293,11 @@ impl Builder {
     }
 
     /// Makes the server on an existing listener.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of reading the listener's address (`getsockname(2)`; not expected on a
+    /// listening socket).
     pub fn listener<F>(self, listener: TcpListener, handler: F) -> io::Result<Server>
     where
         F: Fn(&mut Request<'_>) -> Response + 'static,

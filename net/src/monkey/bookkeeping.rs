@@ -365,7 +365,11 @@ pub unsafe extern "C" fn setsockopt(
 /// passing the socket to another process (as a child's stdin, say), which shares the open file
 /// description and would otherwise inherit a non-blocking socket it believes blocking.
 ///
-/// Does nothing to an fd the hooks do not manage. Errors are `fcntl`'s.
+/// Does nothing to an fd the hooks do not manage.
+///
+/// # Errors
+///
+/// Those of `fcntl(2)` (`EBADF` for a closed fd).
 pub fn unmanage(fd: RawFd) -> io::Result<()> {
     let word = fdtable::state(fd);
     if word & MANAGED == 0 {

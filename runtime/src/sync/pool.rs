@@ -470,13 +470,19 @@ macro_rules! group_methods {
         /// Parks until every member has finished (members spawned meanwhile included). Kill
         /// and `Timeout` scopes unwind.
         ///
-        /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could finish them.
+        /// # Errors
+        ///
+        /// [`WaitError::LoopExit`] if nothing left in the hub could finish them.
         pub fn join(&self) -> Result<(), WaitError> {
             self.inner.join(None)
         }
 
-        /// Like [`join`](Self::join) but gives up after `timeout` with
-        /// [`WaitError::TimedOut`].
+        /// Like [`join`](Self::join) but gives up after `timeout`.
+        ///
+        /// # Errors
+        ///
+        /// [`WaitError::TimedOut`] when `timeout` passes first; [`WaitError::LoopExit`] as
+        /// for [`join`](Self::join).
         pub fn join_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
             self.inner.join(Some(Instant::now() + timeout))
         }
@@ -742,13 +748,19 @@ impl Pool {
 
     /// Parks until a slot is free, without taking it (gevent's `wait_available`).
     ///
-    /// Errors: [`WaitError::LoopExit`] if nothing left in the hub could ever free one.
+    /// # Errors
+    ///
+    /// [`WaitError::LoopExit`] if nothing left in the hub could ever free one.
     pub fn wait_available(&self) -> Result<(), WaitError> {
         self.wait_available_deadline(None)
     }
 
-    /// Like [`wait_available`](Self::wait_available) but gives up after `timeout` with
-    /// [`WaitError::TimedOut`].
+    /// Like [`wait_available`](Self::wait_available) but gives up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passes first; [`WaitError::LoopExit`] as for
+    /// [`wait_available`](Self::wait_available).
     pub fn wait_available_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
         self.wait_available_deadline(Some(Instant::now() + timeout))
     }
