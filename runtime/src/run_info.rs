@@ -56,6 +56,18 @@ pub enum WaitsOn {
     ThreadPool,
     /// A `sync::Thread*` primitive another thread may complete.
     CrossThread,
+    /// A libc call the `monkey` hooks made cooperative, parked on an fd's readiness.
+    Hooked {
+        /// The libc function (`recv`, `accept`, `connect`, `epoll_wait`, `waitpid`, ...).
+        call: &'static str,
+        /// The fd.
+        fd: i32,
+        /// Writable (`true`) or readable (`false`).
+        write: bool,
+    },
+    /// A libc call the `monkey` hooks made cooperative, parked on something other than an
+    /// fd (a `sleep`, `futex` or `getaddrinfo` on the thread pool).
+    HookedCall(&'static str),
 }
 
 impl fmt::Display for WaitsOn {
@@ -77,6 +89,12 @@ impl fmt::Display for WaitsOn {
             WaitsOn::Sync(kind) => write!(f, "{kind}"),
             WaitsOn::ThreadPool => f.write_str("thread-pool job"),
             WaitsOn::CrossThread => f.write_str("cross-thread wait"),
+            WaitsOn::Hooked { call, fd, write } => write!(
+                f,
+                "hooked {call}(): fd {fd} {}",
+                if write { "writable" } else { "readable" }
+            ),
+            WaitsOn::HookedCall(call) => write!(f, "hooked {call}()"),
         }
     }
 }
@@ -90,7 +108,29 @@ fn ms(d: Duration) -> String {
 #[inline]
 pub(crate) fn waits_on(w: WaitsOn) {
     if crate::hub::alive() {
-        Hub::current().current_ref().waits.set(w);
+        let task = Hub::current().current_ref();
+        let w = match (task.waits.get(), w) {
+            // Inside a libc hook (see `hooked_call`): keep its name.
+            (WaitsOn::HookedCall(call), WaitsOn::Fd { fd, write }) => {
+                WaitsOn::Hooked { call, fd, write }
+            }
+            (hooked @ WaitsOn::HookedCall(_), _) => hooked,
+            (_, w) => w,
+        };
+        task.waits.set(w);
+    }
+}
+
+/// For the `monkey` hooks: the current greenlet is about to park inside the hooked libc
+/// function `call`, so [`run_info`] names it. The record ends when the greenlet resumes.
+#[doc(hidden)]
+#[inline]
+pub fn hooked_call(call: &'static str) {
+    if crate::hub::alive() {
+        Hub::current()
+            .current_ref()
+            .waits
+            .set(WaitsOn::HookedCall(call));
     }
 }
 

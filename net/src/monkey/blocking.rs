@@ -180,6 +180,8 @@ pub(crate) struct Blocking {
     /// A cancelled call shuts the socket down (a read or write on a stream socket, or a
     /// connect: see `cancel`).
     exchange: bool,
+    /// The hooked libc function, for `sprout::run_info`.
+    call: &'static str,
 }
 
 impl Blocking {
@@ -194,7 +196,15 @@ impl Blocking {
             coop: patch::cooperative(),
             deadline: None,
             exchange: false,
+            call: "socket call",
         }
+    }
+
+    /// Names the hooked libc function (shown by `sprout::run_info` while it parks).
+    #[inline]
+    pub(crate) fn named(mut self, call: &'static str) -> Blocking {
+        self.call = call;
+        self
     }
 
     /// Marks the call as part of an exchange on a stream socket: cancelling it shuts the
@@ -276,6 +286,9 @@ impl Blocking {
         let deadline = *self
             .deadline
             .get_or_insert_with(|| fdtable::timeout(fd, dir).map(|t| Instant::now() + t));
+        if self.coop {
+            sprout_runtime::run_info::hooked_call(self.call);
+        }
         wait(self.fd, self.gen, self.interest, deadline, self.coop)
     }
 

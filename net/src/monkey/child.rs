@@ -65,6 +65,7 @@ fn park_on(fd: c_int) -> Parked {
     if cancel::pending() {
         return Parked::Fail(cancel::ERRNO);
     }
+    sprout_runtime::run_info::hooked_call("waitpid");
     match reactor::wait_fd_nounwind(fd, Interest::Read, None) {
         Ok(Ok(())) => Parked::Ready,
         Ok(Err(Interrupt::Killed | Interrupt::Scope(_))) => Parked::Fail(cancel::ERRNO),

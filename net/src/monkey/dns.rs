@@ -84,6 +84,7 @@ pub unsafe extern "C" fn getaddrinfo(
         )
     };
     let job = move || lookup(node, service, hints);
+    sprout_runtime::run_info::hooked_call("getaddrinfo");
     match sprout_runtime::threadpool::spawn_resolver_interruptible(job) {
         Ok((rc, list, errno)) => {
             // SAFETY: `res` is valid (the caller's contract).

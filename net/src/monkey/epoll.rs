@@ -46,6 +46,7 @@ fn parked(
         return 0;
     }
     loop {
+        sprout_runtime::run_info::hooked_call("epoll_wait");
         match reactor::wait_fd_nounwind(epfd, Interest::Read, deadline) {
             Ok(Ok(())) => {
                 let r = real_now();

@@ -317,6 +317,7 @@ fn wait(addr: usize, val: u32, bitset: u32, deadline: Option<Instant>, shared: b
             deadline
         };
         let mut changed = false;
+        sprout_runtime::run_info::hooked_call("futex");
         let parked = waiter::park_cross_thread(park_deadline, |waker| {
             busy(|| {
                 let mut list = shard(addr);

@@ -34,13 +34,14 @@ fn emulated(fd: c_int) -> u64 {
 /// A blocking read: `op` is the real call, `len` the bytes asked for, `flags` the recv flags.
 #[inline]
 fn blocking_read(
+    name: &'static str,
     fd: c_int,
     word: u64,
     len: usize,
     flags: c_int,
     op: impl FnMut() -> isize,
 ) -> isize {
-    let mut call = Blocking::new(fd, word, Interest::Read, Timeout::Recv);
+    let mut call = Blocking::new(fd, word, Interest::Read, Timeout::Recv).named(name);
     if word & STREAM != 0 {
         call = call.exchange();
     }
@@ -60,8 +61,14 @@ fn blocking_read(
 /// sent (a timeout, kill or error after a partial send returns the count sent so far); on
 /// any other socket once.
 #[inline]
-fn blocking_write(fd: c_int, word: u64, len: usize, mut op: impl FnMut(usize) -> isize) -> isize {
-    let mut call = Blocking::new(fd, word, Interest::Write, Timeout::Send);
+fn blocking_write(
+    name: &'static str,
+    fd: c_int,
+    word: u64,
+    len: usize,
+    mut op: impl FnMut(usize) -> isize,
+) -> isize {
+    let mut call = Blocking::new(fd, word, Interest::Write, Timeout::Send).named(name);
     if word & STREAM == 0 || len == 0 {
         return call.run(|| op(0));
     }
@@ -107,7 +114,9 @@ fn accept_common(
     };
     let listener = fdtable::state(fd);
     let r = if fdtable::emulates_blocking(listener) {
-        Blocking::new(fd, listener, Interest::Read, Timeout::Recv).run(|| real_accept(kernel_flags))
+        Blocking::new(fd, listener, Interest::Read, Timeout::Recv)
+            .named("accept")
+            .run(|| real_accept(kernel_flags))
     } else {
         real_accept(kernel_flags)
     };
@@ -166,7 +175,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         real::set_errno(e);
         return -1;
     }
-    let call = Blocking::new(fd, word, Interest::Write, Timeout::Send).exchange();
+    let call = Blocking::new(fd, word, Interest::Write, Timeout::Send)
+        .named("connect")
+        .exchange();
     let mut call = call;
     loop {
         match call.wait() {
@@ -227,7 +238,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         return unsafe { real::read(fd, buf, count) };
     }
     // SAFETY: as above, once per try.
-    blocking_read(fd, word, count, 0, || unsafe { real::read(fd, buf, count) })
+    blocking_read("read", fd, word, count, 0, || unsafe {
+        real::read(fd, buf, count)
+    })
 }
 
 /// Hook for `readv`.
@@ -241,7 +254,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
         // SAFETY: the caller's arguments, forwarded.
         return unsafe { real::readv(fd, iov, iovcnt) };
     }
-    let mut call = Blocking::new(fd, word, Interest::Read, Timeout::Recv);
+    let mut call = Blocking::new(fd, word, Interest::Read, Timeout::Recv).named("readv");
     // SAFETY: as above, once per try.
     call.run(|| unsafe { real::readv(fd, iov, iovcnt) })
 }
@@ -258,7 +271,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
         return unsafe { real::recv(fd, buf, len, flags) };
     }
     // SAFETY: as above, once per try.
-    blocking_read(fd, word, len, flags, || unsafe {
+    blocking_read("recv", fd, word, len, flags, || unsafe {
         real::recv(fd, buf, len, flags)
     })
 }
@@ -282,7 +295,7 @@ pub unsafe extern "C" fn recvfrom(
         return unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) };
     }
     // SAFETY: as above, once per try.
-    blocking_read(fd, word, len, flags, || unsafe {
+    blocking_read("recvfrom", fd, word, len, flags, || unsafe {
         real::recvfrom(fd, buf, len, flags, addr, addrlen)
     })
 }
@@ -298,7 +311,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         // SAFETY: the caller's arguments, forwarded.
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
-    let mut call = Blocking::new(fd, word, Interest::Read, Timeout::Recv);
+    let mut call = Blocking::new(fd, word, Interest::Read, Timeout::Recv).named("recvmsg");
     // SAFETY: as above, once per try.
     call.run(|| unsafe { real::recvmsg(fd, msg, flags) })
 }
@@ -315,7 +328,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         return unsafe { real::write(fd, buf, count) };
     }
     // SAFETY: `off < count`, so the rest of the caller's buffer.
-    blocking_write(fd, word, count, |off| unsafe {
+    blocking_write("write", fd, word, count, |off| unsafe {
         real::write(fd, buf.cast::<u8>().add(off).cast(), count - off)
     })
 }
@@ -331,7 +344,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         // SAFETY: the caller's arguments, forwarded.
         return unsafe { real::writev(fd, iov, iovcnt) };
     }
-    let mut call = Blocking::new(fd, word, Interest::Write, Timeout::Send);
+    let mut call = Blocking::new(fd, word, Interest::Write, Timeout::Send).named("writev");
     // SAFETY: as above, once per try.
     call.run(|| unsafe { real::writev(fd, iov, iovcnt) })
 }
@@ -348,7 +361,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         return unsafe { real::send(fd, buf, len, flags) };
     }
     // SAFETY: `off < len`, so the rest of the caller's buffer.
-    blocking_write(fd, word, len, |off| unsafe {
+    blocking_write("send", fd, word, len, |off| unsafe {
         real::send(fd, buf.cast::<u8>().add(off).cast(), len - off, flags)
     })
 }
@@ -372,7 +385,7 @@ pub unsafe extern "C" fn sendto(
         return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
     }
     // SAFETY: `off < len`, so the rest of the caller's buffer.
-    blocking_write(fd, word, len, |off| unsafe {
+    blocking_write("sendto", fd, word, len, |off| unsafe {
         real::sendto(
             fd,
             buf.cast::<u8>().add(off).cast(),
@@ -395,7 +408,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         // SAFETY: the caller's arguments, forwarded.
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
-    let mut call = Blocking::new(fd, word, Interest::Write, Timeout::Send);
+    let mut call = Blocking::new(fd, word, Interest::Write, Timeout::Send).named("sendmsg");
     // SAFETY: as above, once per try.
     call.run(|| unsafe { real::sendmsg(fd, msg, flags) })
 }

@@ -116,6 +116,7 @@ unsafe fn poll_parked(fds: *mut pollfd, nfds: nfds_t, deadline: Option<Instant>)
         return blocking();
     }
     loop {
+        sprout_runtime::run_info::hooked_call("poll");
         match reactor::wait_fd_nounwind(set.fd, Interest::Read, deadline) {
             Ok(Ok(())) => {
                 // SAFETY: as above.

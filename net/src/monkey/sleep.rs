@@ -26,6 +26,7 @@ fn park_until(deadline: Instant) {
         super::cancel::yield_once();
     } else {
         // Nothing else can wake this park; a deadline rules out LoopExit.
+        sprout_runtime::run_info::hooked_call("sleep");
         let _ = sprout_runtime::Waiter::new().wait(Some(deadline));
     }
 }
