@@ -24,7 +24,11 @@ fn cancel_wait_in_a_plainly_forked_child_keeps_the_parents_wait() {
         unsafe { libc::_exit(if woken == 1 { 0 } else { 1 }) };
     }
     let status = sprout::process::wait_pid(pid as u32).unwrap();
-    assert_eq!(status.code(), Some(0), "the child's cancel_wait woke its copy");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the child's cancel_wait woke its copy"
+    );
 
     writer.write_all(b"x").unwrap();
     let result = waiter

@@ -27,7 +27,7 @@ fn a_child_forked_while_another_thread_uses_the_stack_pool_can_use_it() {
         assert!(pid >= 0);
         if pid == 0 {
             let stats = sprout::stack::stats(); // locks the process-wide pool
-            // SAFETY: ends the child without running the test harness's code.
+                                                // SAFETY: ends the child without running the test harness's code.
             unsafe { libc::_exit(if stats.slabs < usize::MAX { 0 } else { 1 }) };
         }
         let until = Instant::now() + Duration::from_secs(5);

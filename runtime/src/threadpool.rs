@@ -190,7 +190,8 @@ fn new_lane(
 ) -> &'static Pool {
     crate::fork::install();
     // SAFETY: see the invariant on POOL and RESOLVER.
-    let max = unsafe { old.as_ref() }.map_or(default_max, |p| p.max_threads.load(Ordering::Relaxed));
+    let max =
+        unsafe { old.as_ref() }.map_or(default_max, |p| p.max_threads.load(Ordering::Relaxed));
     let fresh = Box::into_raw(Box::new(Pool::new(name, max)));
     match slot.compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire) {
         // SAFETY: just leaked, never freed.

@@ -148,6 +148,9 @@ mod tests {
         // `JoinHandle::value` lends out such a `&T` (UB without the UnsafeCell; Miri sees it).
         let v = Value::new(std::cell::Cell::new(1u32));
         v.get::<std::cell::Cell<u32>>().expect("same type").set(2);
-        assert_eq!(v.take::<std::cell::Cell<u32>>().ok().map(|c| c.get()), Some(2));
+        assert_eq!(
+            v.take::<std::cell::Cell<u32>>().ok().map(|c| c.get()),
+            Some(2)
+        );
     }
 }
