@@ -39,18 +39,27 @@ fn default_size_runs_many_blocking_jobs_at_once_and_lookups_have_their_own_lane(
     // until released; a lookup still completes.
     threadpool::set_max_threads(4);
     let gate = Arc::new(Barrier::new(5));
+    let started = Arc::new(AtomicUsize::new(0));
     let blockers: Vec<_> = (0..4)
         .map(|_| {
-            let gate = gate.clone();
+            let (gate, started) = (gate.clone(), started.clone());
             spawn(move || {
                 spawn_blocking(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
                     gate.wait();
                 })
             })
         })
         .collect();
+    // The pool is not FIFO (a worker takes jobs in batches, siblings steal), so queue the
+    // fifth job only once the blockers occupy all 4 threads.
+    let until = Instant::now() + Duration::from_secs(30);
+    while started.load(Ordering::SeqCst) < 4 {
+        assert!(Instant::now() < until, "the 4 blockers started");
+        sprout::sleep(Duration::from_millis(5));
+    }
     let queued = spawn(|| spawn_blocking(|| "ran after the blockers"));
-    sprout::sleep(Duration::from_millis(20)); // the blockers occupy all 4 threads
+    sprout::sleep(Duration::from_millis(20));
     let looked_up = with_timeout(Duration::from_secs(10), || {
         sprout::net::lookup_host(("localhost", 80))
     });
