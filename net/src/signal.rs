@@ -34,7 +34,10 @@
 //!   once a signal has had one; sprout registers signal-hook's *conditional default* action
 //!   beside the pipes (`signal_hook::flag::register_conditional_default`) and arms it while no
 //!   sprout handler for that signal is installed: after the last one is cancelled, a
-//!   `SIGTERM` terminates the process again and a `SIGWINCH` is ignored again. signal-hook
+//!   `SIGTERM` terminates the process again and a `SIGWINCH` is ignored again. A signal whose
+//!   action was not the default when sprout first handled it (ignored, like `SIGPIPE` in a
+//!   Rust program, or another handler) gets no conditional default: signal-hook chains to
+//!   that earlier action, so it is ignored (or handled) again. signal-hook
 //!   only knows the default action of the standard signals; a real-time signal stays ignored
 //!   once its last handler is gone.
 //! - **LoopExit.** While a handler is installed its reader greenlet waits on the pipe, so the
@@ -94,8 +97,13 @@ impl Route {
             let mut routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
             let entry = routes.entry(signum).or_insert_with(|| {
                 let armed = Arc::new(AtomicBool::new(false));
-                // Unknown to signal-hook (real-time signals): no default to bring back.
-                let _ = signal_hook::flag::register_conditional_default(signum, armed.clone());
+                // Only a default action comes back: a signal that was ignored (SIGPIPE in
+                // every Rust program, SIGINT in a background job) or handled before stays so,
+                // as signal-hook chains to the previous action. Unknown to signal-hook
+                // (real-time signals): no default to bring back.
+                if sys::signal_action_is_default(signum) {
+                    let _ = signal_hook::flag::register_conditional_default(signum, armed.clone());
+                }
                 (armed, 0)
             });
             entry.1 += 1;

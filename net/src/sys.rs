@@ -461,3 +461,12 @@ pub(crate) fn poll_read(
         Err(e) => Err(e),
     }
 }
+
+/// Whether signal `sig`'s action is the default one now (not ignored, no handler).
+pub(crate) fn signal_action_is_default(sig: libc::c_int) -> bool {
+    // SAFETY: an all-zero sigaction is a valid buffer for the old action.
+    let mut old: libc::sigaction = unsafe { mem::zeroed() };
+    // SAFETY: a query only (no new action); `old` is valid and writable.
+    let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_DFL
+}
