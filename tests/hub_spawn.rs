@@ -97,7 +97,7 @@ fn joinall_with_and_without_timeout() {
 
 #[test]
 fn wait_any_and_iwait_report_completion_order() {
-    let hs: Vec<_> = [30u64, 10, 20]
+    let hs: Vec<_> = [300u64, 100, 200]
         .into_iter()
         .map(|ms| spawn(move || sprout::sleep(Duration::from_millis(ms))))
         .collect();

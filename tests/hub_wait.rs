@@ -140,7 +140,7 @@ fn writable_socket_and_loop_exit() {
 #[test]
 fn wait_any_still_takes_plain_handles() {
     let hs: Vec<_> = (0..3u64)
-        .map(|i| sprout::spawn(move || sprout::sleep(Duration::from_millis(20 - 5 * i))))
+        .map(|i| sprout::spawn(move || sprout::sleep(Duration::from_millis(300 - 100 * i))))
         .collect();
     assert_eq!(
         sprout::wait_any(&hs, Some(Duration::from_secs(10))),

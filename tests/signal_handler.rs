@@ -139,3 +139,23 @@ fn default_action_returns_after_the_last_handler_is_cancelled() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{out:?}");
 }
+
+/// In a child process (`run_self`): a signal that was ignored before its handler (SIGPIPE,
+/// which every Rust program ignores) is ignored again after the handler is cancelled, instead
+/// of getting the default action (which would terminate the process).
+#[test]
+fn an_ignored_signal_stays_ignored_after_the_last_handler_is_cancelled() {
+    if std::env::var_os("SPROUT_SIGNAL_CHILD").is_some() {
+        let h = sprout::signal_handler(libc::SIGPIPE, || {}).unwrap();
+        drop(h);
+        // SAFETY: raises SIGPIPE in this child test process, which ignored it before.
+        unsafe { libc::raise(libc::SIGPIPE) };
+        sprout::sleep(Duration::from_millis(200));
+        std::process::exit(0);
+    }
+    let out = support::run_self(
+        "an_ignored_signal_stays_ignored_after_the_last_handler_is_cancelled",
+        &[("SPROUT_SIGNAL_CHILD", "1")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}

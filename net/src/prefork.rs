@@ -139,7 +139,7 @@ impl Workers {
         let (sig_read, sig_write) = sys::pipe()?;
         let routes = STOP_SIGNALS
             .iter()
-            .map(|&sig| Route::new(sig, sig_write.try_clone()?))
+            .map(|&sig| Route::new(sig, sig_write.try_clone()?, None))
             .collect::<io::Result<Vec<_>>>()?;
         drop(sig_write);
         let mut master = Master {

@@ -228,9 +228,22 @@ impl Child {
                 return Err(e);
             }
         };
-        let stdin = inner.stdin.take().map(|p| wrap(p.into())).transpose()?;
-        let stdout = inner.stdout.take().map(|p| wrap(p.into())).transpose()?;
-        let stderr = inner.stderr.take().map(|p| wrap(p.into())).transpose()?;
+        let mut pipes = || -> io::Result<_> {
+            Ok((
+                inner.stdin.take().map(|p| wrap(p.into())).transpose()?,
+                inner.stdout.take().map(|p| wrap(p.into())).transpose()?,
+                inner.stderr.take().map(|p| wrap(p.into())).transpose()?,
+            ))
+        };
+        let (stdin, stdout, stderr) = match pipes() {
+            Ok(p) => p,
+            Err(e) => {
+                // No `Child` will own it: do not leave a zombie behind (as above).
+                let _ = inner.kill();
+                let _ = inner.wait();
+                return Err(e);
+            }
+        };
         Ok(Child {
             inner: Some(inner),
             pidfd: Some(pidfd),

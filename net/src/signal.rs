@@ -34,14 +34,20 @@
 //!   once a signal has had one; sprout registers signal-hook's *conditional default* action
 //!   beside the pipes (`signal_hook::flag::register_conditional_default`) and arms it while no
 //!   sprout handler for that signal is installed: after the last one is cancelled, a
-//!   `SIGTERM` terminates the process again and a `SIGWINCH` is ignored again. signal-hook
+//!   `SIGTERM` terminates the process again and a `SIGWINCH` is ignored again. A signal whose
+//!   action was not the default when sprout first handled it (ignored, like `SIGPIPE` in a
+//!   Rust program, or another handler) gets no conditional default: signal-hook chains to
+//!   that earlier action, so it is ignored (or handled) again. signal-hook
 //!   only knows the default action of the standard signals; a real-time signal stays ignored
 //!   once its last handler is gone.
 //! - **LoopExit.** While a handler is installed its reader greenlet waits on the pipe, so the
 //!   hub never reports LoopExit: a blocked root waits for signals instead.
-//! - **Fork.** A forked child inherits the installations in memory and their pipes; it must
-//!   cancel them if a signal sent to the child must not run the parent's handlers (the
-//!   pre-fork master's workers do; see [`crate::prefork`]).
+//! - **Fork.** A child forked by [`sprout::fork`](crate::fork::fork) inherits the
+//!   installations, each on a pipe of its own (swapped in before `fork` returns): a signal
+//!   sent to the child runs the child's copies of the handlers, one sent to the parent the
+//!   parent's. After a plain `fork()` the child shares the pipes with its parent, so
+//!   deliveries to either may run the handlers of either: cancel them in such a child (the
+//!   pre-fork master's workers drop its routes; see [`crate::prefork`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -50,9 +56,9 @@ use std::io::{self, Read};
 use std::rc::Rc;
 
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use signal_hook::low_level::pipe;
 use signal_hook::SigId;
@@ -77,6 +83,29 @@ pub struct SignalHandler {
 /// many routes are installed (the flag is up exactly when none is).
 static ROUTES: Mutex<BTreeMap<i32, (Arc<AtomicBool>, usize)>> = Mutex::new(BTreeMap::new());
 
+/// The pipes of the routes installed in this process: `(write end, read end if a hub reads
+/// it)`. `sprout::fork` swaps each for a pipe of the child's own (see [`after_fork_in_child`]).
+static PIPES: Mutex<Vec<(RawFd, Option<RawFd>)>> = Mutex::new(Vec::new());
+
+/// Locks the route pipes across `fork` (taken by `sprout::fork` before it forks, so the child
+/// never inherits the lock held by another thread).
+pub(crate) fn lock_pipes() -> MutexGuard<'static, Vec<(RawFd, Option<RawFd>)>> {
+    PIPES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// In a child forked by `sprout::fork`, before its hub is rebuilt: every route's pipe is
+/// replaced, under the same fd numbers, by a pipe of the child's own. Otherwise a signal sent
+/// to the child would run the parent's handlers (the parent's reader shares the pipe), and
+/// the child's inherited readers would steal the parent's deliveries. The child's copies of
+/// the handlers keep working, for signals sent to the child.
+pub(crate) fn after_fork_in_child(pipes: &[(RawFd, Option<RawFd>)]) {
+    for &(write, read) in pipes {
+        if let Err(e) = sys::replace_pipe_in_child(write, read) {
+            eprintln!("sprout: fork: cannot give a signal route its own pipe in the child: {e}");
+        }
+    }
+}
+
 /// A pipe registered with signal-hook for one signal: one byte per delivery. While any route
 /// for a signal exists its default action is disarmed; dropping the last one re-arms it.
 pub(crate) struct Route {
@@ -84,26 +113,44 @@ pub(crate) struct Route {
     signum: i32,
     /// signal-hook's registration (it owns the write end and closes it when unregistered).
     id: SigId,
+    /// The write end's fd number, to forget it in [`PIPES`] before signal-hook closes it.
+    write: RawFd,
 }
 
 impl Route {
-    /// Routes deliveries of `signum` to `write`, a non-blocking pipe write end.
-    pub(crate) fn new(signum: i32, write: OwnedFd) -> io::Result<Route> {
+    /// Routes deliveries of `signum` to `write`, a non-blocking pipe write end whose read end
+    /// `read` a hub reads (`None`: read some other way, not registered with a hub).
+    pub(crate) fn new(signum: i32, write: OwnedFd, read: Option<RawFd>) -> io::Result<Route> {
         check(signum)?;
         {
             let mut routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
             let entry = routes.entry(signum).or_insert_with(|| {
                 let armed = Arc::new(AtomicBool::new(false));
-                // Unknown to signal-hook (real-time signals): no default to bring back.
-                let _ = signal_hook::flag::register_conditional_default(signum, armed.clone());
+                // Only a default action comes back: a signal that was ignored (SIGPIPE in
+                // every Rust program, SIGINT in a background job) or handled before stays so,
+                // as signal-hook chains to the previous action. Unknown to signal-hook
+                // (real-time signals): no default to bring back.
+                if sys::signal_action_is_default(signum) {
+                    let _ = signal_hook::flag::register_conditional_default(signum, armed.clone());
+                }
                 (armed, 0)
             });
             entry.1 += 1;
             entry.0.store(false, Ordering::SeqCst);
         }
+        let raw = write.as_raw_fd();
+        let mut pipes = lock_pipes();
         match pipe::register(signum, write) {
-            Ok(id) => Ok(Route { signum, id }),
+            Ok(id) => {
+                pipes.push((raw, read));
+                Ok(Route {
+                    signum,
+                    id,
+                    write: raw,
+                })
+            }
             Err(e) => {
+                drop(pipes);
                 release(signum);
                 Err(e)
             }
@@ -124,8 +171,15 @@ fn release(signum: i32) {
 
 impl Drop for Route {
     fn drop(&mut self) {
-        // Returns once no signal-hook handler can be using the write end, which it closes.
-        signal_hook::low_level::unregister(self.id);
+        {
+            let mut pipes = lock_pipes();
+            if let Some(i) = pipes.iter().position(|p| p.0 == self.write) {
+                pipes.swap_remove(i);
+            }
+            // Returns once no signal-hook handler can be using the write end, which it
+            // closes; under the lock, so a fork never sees the fd number reused meanwhile.
+            signal_hook::low_level::unregister(self.id);
+        }
         release(self.signum);
     }
 }
@@ -167,7 +221,7 @@ where
     check(signum)?;
     let (read, write) = sys::pipe()?;
     let mut pipe = FdStream::new(read)?;
-    let route = Route::new(signum, write)?;
+    let route = Route::new(signum, write, Some(pipe.as_raw_fd()))?;
     let handler: Rc<dyn Fn()> = Rc::new(handler);
     let reader = sprout_runtime::Builder::new()
         .name(format!("signal {signum} reader"))

@@ -368,7 +368,11 @@ impl Reactor {
             }
         }
         if matches!(slot.owner, Owner::Temp(_)) {
-            let _ = sys::epoll_del(self.epfd.get(), fd);
+            // In a child forked behind sprout's back the instance is still the parent's
+            // (not rebuilt yet): deleting from it would end the parent's wait on this fd.
+            if self.epoch.get() == crate::fork::epoch() {
+                let _ = sys::epoll_del(self.epfd.get(), fd);
+            }
             self.release(slot);
         }
         woken

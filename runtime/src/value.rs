@@ -5,6 +5,7 @@
 //! alignment live inside the record itself. Larger values are boxed.
 
 use std::any::{Any, TypeId};
+use std::cell::UnsafeCell;
 use std::mem::{self, MaybeUninit};
 
 /// Inline storage: two machine words.
@@ -20,8 +21,9 @@ enum Repr {
     /// A small value stored in place. INVARIANT: `data` holds an initialised value of the
     /// type `ty` names, and `drop` drops a value of that type in place.
     Inline {
-        /// The bytes of the value.
-        data: Words,
+        /// The bytes of the value. In an `UnsafeCell` because `get` lends out a `&T`, and a
+        /// `T` with interior mutability (`Cell`, an atomic) may be mutated through it.
+        data: UnsafeCell<Words>,
         /// Its type.
         ty: TypeId,
         /// Drops it in place.
@@ -54,7 +56,7 @@ impl Value {
             unsafe { data.as_mut_ptr().cast::<T>().write(v) };
             Value {
                 repr: Repr::Inline {
-                    data,
+                    data: UnsafeCell::new(data),
                     ty: TypeId::of::<T>(),
                     drop: drop_inline::<T>,
                 },
@@ -72,7 +74,7 @@ impl Value {
         match &self.repr {
             Repr::Inline { data, ty, .. } if *ty == TypeId::of::<T>() => {
                 // SAFETY: the invariant says `data` holds a `T`; the reference borrows `self`.
-                Some(unsafe { &*data.as_ptr().cast::<T>() })
+                Some(unsafe { &*data.get().cast::<T>() })
             }
             Repr::Boxed(b) => b.downcast_ref::<T>(),
             _ => None,
@@ -86,7 +88,7 @@ impl Value {
             Repr::Inline { data, ty, .. } if *ty == TypeId::of::<T>() => {
                 // SAFETY: the invariant says `data` holds a `T`; `repr` becomes `Empty` right
                 // after, so it is neither read nor dropped again.
-                let v = unsafe { data.as_ptr().cast::<T>().read() };
+                let v = unsafe { data.get().cast::<T>().read() };
                 self.repr = Repr::Empty;
                 Ok(v)
             }
@@ -106,7 +108,7 @@ impl Drop for Value {
         if let Repr::Inline { data, drop, .. } = &mut self.repr {
             // SAFETY: the invariant says `data` holds the value `drop` is for; it is dropped
             // once, here.
-            unsafe { drop(data) };
+            unsafe { drop(data.get_mut()) };
         }
     }
 }
@@ -139,5 +141,16 @@ mod tests {
         assert_eq!(Rc::strong_count(&rc), 2);
         drop(taken);
         assert_eq!(Rc::strong_count(&rc), 1, "taken value not dropped twice");
+    }
+
+    #[test]
+    fn an_inline_value_with_interior_mutability_can_be_mutated_through_get() {
+        // `JoinHandle::value` lends out such a `&T` (UB without the UnsafeCell; Miri sees it).
+        let v = Value::new(std::cell::Cell::new(1u32));
+        v.get::<std::cell::Cell<u32>>().expect("same type").set(2);
+        assert_eq!(
+            v.take::<std::cell::Cell<u32>>().ok().map(|c| c.get()),
+            Some(2)
+        );
     }
 }

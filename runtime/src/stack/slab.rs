@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use parking_lot::Mutex;
+use std::cell::RefCell;
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
 use super::{page_size, GuardMode, RESERVED_ADDRESS_SPACE, RESERVED_MAP_ENTRIES};
 
@@ -124,8 +125,11 @@ struct Global {
     maps_estimate: Option<usize>,
 }
 
-/// The pool. Locked only off the fast path.
-static GLOBAL: Mutex<Global> = parking_lot::const_mutex(Global {
+/// The pool. Locked only off the fast path, and by the fork handlers (see [`lock`]).
+///
+/// A std mutex: unlocking it in a forked child is one atomic swap (and a futex wake), with
+/// no other lock involved.
+static GLOBAL: Mutex<Global> = Mutex::new(Global {
     classes: Vec::new(),
     stacks: 0,
     slabs: 0,
@@ -137,6 +141,37 @@ static GLOBAL: Mutex<Global> = parking_lot::const_mutex(Global {
     idle_budget: super::DEFAULT_IDLE_BUDGET,
     maps_estimate: None,
 });
+
+thread_local! {
+    /// The pool's guard held by the forking thread from the `pthread_atfork` prepare handler
+    /// to the parent and child handlers.
+    static FORK_GUARD: RefCell<Option<MutexGuard<'static, Global>>> = const { RefCell::new(None) };
+}
+
+/// Locks the pool. The first call installs `pthread_atfork` handlers that hold the lock
+/// across every `fork()`, so a child never inherits it held by a thread that does not exist
+/// there (its greenlets would hang at their next spawn).
+fn lock() -> MutexGuard<'static, Global> {
+    static ATFORK: Once = Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: the handlers are `extern "C" fn()`s; prepare takes the pool's lock (never
+        // held by the thread that forks: no pool code forks), parent and child release it.
+        let r = unsafe {
+            libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release))
+        };
+        assert_eq!(r, 0, "sprout: pthread_atfork failed");
+    });
+    GLOBAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+extern "C" fn fork_prepare() {
+    let g = GLOBAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _ = FORK_GUARD.try_with(|s| *s.borrow_mut() = Some(g));
+}
+
+extern "C" fn fork_release() {
+    let _ = FORK_GUARD.try_with(|s| s.borrow_mut().take());
+}
 
 /// 0 until decided, then 1 + `GuardMode as u8`.
 static MODE: AtomicU8 = AtomicU8::new(0);
@@ -177,7 +212,7 @@ fn probe_guard_regions() -> bool {
 /// pool has none. Returns the error that refused the new stack, if any.
 pub(crate) fn take(size: usize, want: usize, out: &mut Vec<RawStack>) -> io::Result<()> {
     let mode = guard_mode();
-    let mut g = GLOBAL.lock();
+    let mut g = lock();
     let g = &mut *g;
     let ci = class_index(&mut g.classes, size);
     if g.idle > 0 {
@@ -409,7 +444,7 @@ pub(crate) fn give_back(stacks: &[RawStack]) {
     if stacks.is_empty() {
         return;
     }
-    let mut g = GLOBAL.lock();
+    let mut g = lock();
     let g = &mut *g;
     for s in stacks {
         let (s_lo, size) = (s.lo(), s.size());
@@ -482,30 +517,30 @@ fn enforce(g: &mut Global, budget: usize, advice: libc::c_int) {
 /// Releases every idle stack of the pool: wholly idle slabs are unmapped, the pages of the rest
 /// are dropped with `MADV_DONTNEED`.
 pub(crate) fn trim() {
-    let mut g = GLOBAL.lock();
+    let mut g = lock();
     enforce(&mut g, 0, libc::MADV_DONTNEED);
 }
 
 /// Sets the stack cap (see `set_max_stacks`).
 pub(crate) fn set_max_stacks(n: usize) {
-    GLOBAL.lock().max_stacks = n;
+    lock().max_stacks = n;
 }
 
 /// Sets the idle budget and applies it now.
 pub(crate) fn set_idle_budget(n: usize) {
-    let mut g = GLOBAL.lock();
+    let mut g = lock();
     g.idle_budget = n;
     enforce(&mut g, n, libc::MADV_FREE);
 }
 
 /// The idle budget.
 pub(crate) fn idle_budget() -> usize {
-    GLOBAL.lock().idle_budget
+    lock().idle_budget
 }
 
 /// A snapshot of the pool's counters: (stacks, idle, slabs, bytes).
 pub(crate) fn counters() -> (usize, usize, usize, usize) {
-    let g = GLOBAL.lock();
+    let g = lock();
     (g.stacks, g.idle, g.slabs, g.bytes)
 }
 
