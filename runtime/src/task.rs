@@ -914,6 +914,12 @@ impl<T> JoinHandle<T> {
         self.task.state.get() != TaskState::New
     }
 
+    /// Whether it finished because it was killed (as
+    /// [`Greenlet::is_killed`](crate::Greenlet::is_killed)).
+    pub fn is_killed(&self) -> bool {
+        self.is_finished() && self.task.ended_killed()
+    }
+
     /// Kills the greenlet and waits until it has finished (gevent's `Greenlet.kill(block=True)`).
     /// When that is depends on where the kill finds it:
     ///
