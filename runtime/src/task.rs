@@ -762,7 +762,7 @@ impl<T: 'static> JoinHandle<T> {
     /// # Panics
     /// If the value was already taken by an earlier successful join.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<T, JoinError> {
-        self.join_deadline(Some(Instant::now() + timeout))
+        self.join_deadline(crate::time::deadline_after(timeout))
     }
 
     fn join_deadline(&mut self, deadline: Option<Instant>) -> Result<T, JoinError> {
@@ -857,7 +857,7 @@ impl<T> JoinHandle<T> {
     /// # Errors
     /// [`JoinError::TimedOut`] if it is still running then; [`JoinError::LoopExit`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
-        wait_dead(&self.task, Some(Instant::now() + timeout))
+        wait_dead(&self.task, crate::time::deadline_after(timeout))
     }
 
     /// Whether the greenlet finished and returned a value (gevent's `successful()`); false
@@ -950,7 +950,8 @@ impl<T> JoinHandle<T> {
 
     /// Kills the greenlet and waits at most `timeout` for it to die; returns whether it did.
     pub fn kill_timeout(&self, timeout: Duration) -> bool {
-        self.task.request_kill() || wait_dead(&self.task, Some(Instant::now() + timeout)).is_ok()
+        self.task.request_kill()
+            || wait_dead(&self.task, crate::time::deadline_after(timeout)).is_ok()
     }
 
     /// Requests the kill and returns at once (`kill(block=False)`).

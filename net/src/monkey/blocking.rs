@@ -273,9 +273,9 @@ impl Blocking {
     /// Waits once for readiness, under the call's deadline.
     pub(crate) fn wait(&mut self) -> Waited {
         let (fd, dir) = (self.fd, self.dir);
-        let deadline = *self
-            .deadline
-            .get_or_insert_with(|| fdtable::timeout(fd, dir).map(|t| Instant::now() + t));
+        let deadline = *self.deadline.get_or_insert_with(|| {
+            fdtable::timeout(fd, dir).and_then(sprout_runtime::time::deadline_after)
+        });
         wait(self.fd, self.gen, self.interest, deadline, self.coop)
     }
 

@@ -478,7 +478,7 @@ macro_rules! group_methods {
         /// Like [`join`](Self::join) but gives up after `timeout` with
         /// [`WaitError::TimedOut`].
         pub fn join_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
-            self.inner.join(Some(Instant::now() + timeout))
+            self.inner.join(crate::time::deadline_after(timeout))
         }
 
         /// Kills every member and waits until they are dead (gevent's `kill`), emptying the
@@ -716,7 +716,7 @@ impl Pool {
         T: 'static,
         F: FnOnce() -> T + 'static,
     {
-        self.inner.spawn(f, Some(Instant::now() + timeout))
+        self.inner.spawn(f, crate::time::deadline_after(timeout))
     }
 
     /// Stops tracking a greenlet and frees its slot (it keeps running; gevent's `discard`).
@@ -750,7 +750,7 @@ impl Pool {
     /// Like [`wait_available`](Self::wait_available) but gives up after `timeout` with
     /// [`WaitError::TimedOut`].
     pub fn wait_available_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_available_deadline(Some(Instant::now() + timeout))
+        self.wait_available_deadline(crate::time::deadline_after(timeout))
     }
 
     fn wait_available_deadline(&self, deadline: Option<Instant>) -> Result<(), WaitError> {
