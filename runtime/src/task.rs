@@ -587,7 +587,8 @@ impl Builder {
         self
     }
 
-    /// Sets its usable stack size in bytes.
+    /// Sets its usable stack size in bytes (rounded up to whole pages; at most 1 TiB less one
+    /// page: `spawn` fails with `InvalidInput` above that).
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self

@@ -36,7 +36,7 @@ const MAX_SLAB_STACKS_MPROTECT: usize = 64;
 ///
 /// Packed into one word (every greenlet record holds one, twice): the slot's page number in
 /// the high 36 bits (user addresses are below 2^48), its usable size in pages in the low 28
-/// (stacks up to 1 TiB; [`RawStack::new`] refuses more).
+/// (stacks up to 1 TiB less one page; [`RawStack::new`] refuses more).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawStack(std::num::NonZeroU64);
 
