@@ -28,7 +28,8 @@
 //! A stack is never handed out without its guard. [`guard_mode`] (or [`stats`]) says which mode
 //! is in use; it is decided once per process by trying `MADV_GUARD_INSTALL` on a probe page.
 //! Setting the environment variable `SPROUT_STACK_GUARDS=mprotect` before the first greenlet
-//! forces the fallback (tests use it to cover kernels other than the one they run on).
+//! forces the fallback (tests use it to cover kernels other than the one they run on); any other
+//! non-empty value is ignored with a one-line warning on stderr.
 //!
 //! # Pooling and the idle budget
 //!

@@ -142,15 +142,26 @@ static GLOBAL: Mutex<Global> = parking_lot::const_mutex(Global {
 static MODE: AtomicU8 = AtomicU8::new(0);
 
 /// The guard mode of this process, deciding it on first use: `SPROUT_STACK_GUARDS=mprotect`
-/// forces the fallback; otherwise a two-page probe mapping tells whether the kernel accepts
-/// `MADV_GUARD_INSTALL`.
+/// forces the fallback (any other non-empty value is ignored with a warning on stderr);
+/// otherwise a two-page probe mapping tells whether the kernel accepts `MADV_GUARD_INSTALL`.
 pub(crate) fn guard_mode() -> GuardMode {
     match MODE.load(Ordering::Acquire) {
         1 => return GuardMode::GuardRegion,
         2 => return GuardMode::Mprotect,
         _ => {}
     }
-    let forced = std::env::var_os("SPROUT_STACK_GUARDS").is_some_and(|v| v == "mprotect");
+    let forced = match std::env::var_os("SPROUT_STACK_GUARDS") {
+        Some(v) if v == "mprotect" => true,
+        Some(v) if !v.is_empty() => {
+            eprintln!(
+                "sprout: ignoring SPROUT_STACK_GUARDS={}: the accepted value is `mprotect` \
+                 (or unset, to choose automatically)",
+                v.to_string_lossy()
+            );
+            false
+        }
+        _ => false,
+    };
     let mode = if forced || !probe_guard_regions() {
         GuardMode::Mprotect
     } else {
