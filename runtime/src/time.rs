@@ -47,12 +47,18 @@ pub fn sleep(d: Duration) {
 /// Parks the current greenlet for good (kill and `Timeout` unwind, as always).
 fn sleep_forever() {
     crate::run_info::waits_on(crate::run_info::WaitsOn::SleepForever);
-    // Nobody holds the waker: only a kill or `Timeout` (they unwind) or LoopExit end it.
-    if park_until(None).is_err() {
-        // LoopExit (the root, with nothing left that could wake anybody): block the thread
-        // as gevent would, on a timer that never comes, so that `sleep` keeps its promise.
+    // Nobody holds the waker: only a kill or `Timeout` end the park (they unwind, or, while
+    // the stack is already unwinding, come back as an error and end the sleep as they end a
+    // finite one), or LoopExit.
+    if let Err(crate::WaitError::LoopExit) = park_until(None) {
+        // The root, with nothing left that could wake anybody: block the thread as gevent
+        // would, on timers that never come, so that `sleep` keeps its promise.
         loop {
-            sleep_until(far_deadline(Instant::now()));
+            let far = far_deadline(Instant::now());
+            let _ = park_until(Some(far));
+            if Instant::now() < far {
+                return; // a `Timeout` scope while unwinding (the root cannot be killed)
+            }
         }
     }
 }
