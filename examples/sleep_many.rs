@@ -34,7 +34,7 @@ fn main() {
     let rss_parked = status_field("VmRSS:");
     let threads = status_field("Threads:");
     let maps = maps_lines();
-    let finished = sprout::joinall(&handles, Some(nap + Duration::from_secs(120)));
+    let finished = sprout::joinall(&handles, Some(nap.saturating_add(Duration::from_secs(120))));
     let wall_ms = start.elapsed().as_millis();
     assert!(finished, "all sleepers finish");
     let per = (rss_parked.saturating_sub(rss_before) * 1024) / count.max(1) as u64;

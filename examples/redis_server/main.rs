@@ -325,7 +325,7 @@ fn block(srv: &Server, stream: &TcpStream, on: BlockOn, out: &mut Vec<u8>) -> bo
         wake: Event::new(),
     });
     srv.store.borrow_mut().block(&on.keys, &waiter);
-    let deadline = on.timeout.map(|t| Instant::now() + t);
+    let deadline = on.timeout.and_then(|t| Instant::now().checked_add(t));
     let mut alive = true;
     srv.blocked.set(srv.blocked.get() + 1);
     loop {

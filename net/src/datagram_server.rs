@@ -252,9 +252,9 @@ impl DatagramServer {
             let h = inner.handlers.borrow();
             h.len() - usize::from(h.contains_key(&me))
         };
-        let deadline = Instant::now() + timeout;
-        while others() > 0 && Instant::now() < deadline {
-            if inner.done.wait(Some(deadline)).is_err() {
+        let deadline = sprout_runtime::time::deadline_after(timeout);
+        while others() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
+            if inner.done.wait(deadline).is_err() {
                 break;
             }
         }
@@ -266,7 +266,7 @@ impl DatagramServer {
         for h in &rest {
             h.kill_nowait();
         }
-        let grace = Instant::now() + timeout.max(Duration::from_secs(1));
+        let grace = sprout_runtime::time::saturating_deadline(timeout.max(Duration::from_secs(1)));
         for h in &rest {
             let left = grace.saturating_duration_since(Instant::now());
             if !h.kill_timeout(left) {

@@ -29,7 +29,8 @@ pub(crate) fn retry<T>(
                 r => return r,
             }
         }
-        let d = *deadline.get_or_insert_with(|| timeout.map(|t| Instant::now() + t));
+        let d =
+            *deadline.get_or_insert_with(|| timeout.and_then(sprout_runtime::time::deadline_after));
         reg.wait(interest, d)?;
     }
 }

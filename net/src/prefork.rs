@@ -215,7 +215,7 @@ impl Master {
             if fds[0].revents != 0 {
                 drain(&self.sig_read);
                 if deadline.is_none() {
-                    deadline = Some(Instant::now() + self.cfg.grace);
+                    deadline = Some(sprout_runtime::time::saturating_deadline(self.cfg.grace));
                     self.begin_stop();
                 }
             }
@@ -342,7 +342,7 @@ impl Master {
         } else {
             next_backoff(slot.backoff)
         };
-        slot.restart_at = Some(Instant::now() + slot.backoff);
+        slot.restart_at = Some(sprout_runtime::time::saturating_deadline(slot.backoff));
         eprintln!(
             "sprout: prefork: worker {pid} exited ({}) after {lived:?}; replacing it in {:?}",
             describe(status),
@@ -357,7 +357,7 @@ impl Master {
                 let _ = sys::kill(pid, libc::SIGKILL);
             }
         }
-        let until = Instant::now() + KILL_WAIT;
+        let until = sprout_runtime::time::saturating_deadline(KILL_WAIT);
         while Instant::now() < until {
             let mut left = false;
             for s in &mut self.slots {

@@ -315,7 +315,7 @@ impl Child {
     /// As [`wait`](Self::wait).
     pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
         drop(self.stdin.take());
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(sprout_runtime::time::deadline_after(timeout))
     }
 
     fn wait_until(&mut self, deadline: Option<Instant>) -> io::Result<Option<ExitStatus>> {

@@ -343,9 +343,9 @@ impl<L: Listener> StreamServer<L> {
             let conns = inner.conns.borrow();
             conns.len() - usize::from(conns.contains_key(&me))
         };
-        let deadline = Instant::now() + timeout;
-        while others() > 0 && Instant::now() < deadline {
-            if inner.closed.wait(Some(deadline)).is_err() {
+        let deadline = sprout_runtime::time::deadline_after(timeout);
+        while others() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
+            if inner.closed.wait(deadline).is_err() {
                 break;
             }
         }
@@ -359,7 +359,7 @@ impl<L: Listener> StreamServer<L> {
         }
         // Bounded: a handler parked inside a libc hook (monkey patching) cannot be unwound
         // and dies only when it next reaches plain sprout code.
-        let grace = std::time::Instant::now() + timeout.max(Duration::from_secs(1));
+        let grace = sprout_runtime::time::saturating_deadline(timeout.max(Duration::from_secs(1)));
         for h in &rest {
             let left = grace.saturating_duration_since(std::time::Instant::now());
             if !h.kill_timeout(left) {
@@ -429,7 +429,9 @@ fn accept_loop<L: Listener>(inner: &Rc<Inner<L>>, listener: &L) {
                 backoff = Some(delay);
                 in_pass = 0;
                 // Running out of fds ends when a connection closes; wake on that or the delay.
-                let _ = inner.closed.wait(Some(Instant::now() + delay));
+                let _ = inner
+                    .closed
+                    .wait(sprout_runtime::time::deadline_after(delay));
             }
         }
     }
@@ -445,7 +447,9 @@ fn reclaim_fds<L: Listener>(inner: &Rc<Inner<L>>) -> bool {
                 inner: inner.clone(),
             }) > 0 =>
         {
-            let _ = inner.closed.wait(Some(Instant::now() + BACKOFF_MIN));
+            let _ = inner
+                .closed
+                .wait(sprout_runtime::time::deadline_after(BACKOFF_MIN));
             true
         }
         _ => false,

@@ -282,7 +282,7 @@ impl TcpStream {
                 "cannot set a 0 duration timeout",
             ));
         }
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = sprout_runtime::time::saturating_deadline(timeout);
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
         // Resolution runs on the thread pool and cannot be cancelled; the caller stops
         // waiting for it at the deadline.

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sprout_runtime::reactor::{self, Interest};
 
@@ -65,7 +65,7 @@ pub fn wait_writable(fd: RawFd, timeout: Option<Duration>) -> io::Result<()> {
 }
 
 fn wait(fd: RawFd, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(sprout_runtime::time::deadline_after);
     // Level-triggered on top of edges: check the fd itself, then wait for the next event.
     loop {
         if sys::poll_ready(fd, interest == Interest::Write)? {

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::hub::Hub;
 use crate::task::{wait_dead, JoinError, LinkId, Task, TaskState};
@@ -124,7 +124,7 @@ impl Greenlet {
     /// As [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
         self.check_not_root("wait for");
-        wait_dead(&self.task, Some(Instant::now() + timeout))
+        wait_dead(&self.task, crate::time::deadline_after(timeout))
     }
 
     /// Kills the greenlet and waits until it is dead (gevent's `kill(block=True)`). Killing
@@ -154,7 +154,8 @@ impl Greenlet {
     /// For the thread's root code.
     pub fn kill_timeout(&self, timeout: Duration) -> bool {
         self.check_not_root("kill");
-        self.task.request_kill() || wait_dead(&self.task, Some(Instant::now() + timeout)).is_ok()
+        self.task.request_kill()
+            || wait_dead(&self.task, crate::time::deadline_after(timeout)).is_ok()
     }
 
     /// Runs `f` with this handle when the greenlet finishes (gevent's `link`, whose callback

@@ -45,6 +45,8 @@ pub enum WaitsOn {
         /// When it wakes.
         deadline: Instant,
     },
+    /// `sleep` with a duration past any deadline: until killed.
+    SleepForever,
     /// Joining (or waiting for) greenlet `id`.
     Join {
         /// The greenlet waited for.
@@ -77,6 +79,7 @@ impl fmt::Display for WaitsOn {
             WaitsOn::Fd { fd, write } => {
                 write!(f, "fd {fd} {}", if write { "writable" } else { "readable" })
             }
+            WaitsOn::SleepForever => f.write_str("sleep forever"),
             WaitsOn::Sleep { deadline } => {
                 let now = Instant::now();
                 if deadline >= now {

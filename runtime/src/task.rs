@@ -590,7 +590,8 @@ impl Builder {
         self
     }
 
-    /// Sets its usable stack size in bytes.
+    /// Sets its usable stack size in bytes (rounded up to whole pages; at most 1 TiB less one
+    /// page: `spawn` fails with `InvalidInput` above that).
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self
@@ -768,7 +769,7 @@ impl<T: 'static> JoinHandle<T> {
     /// # Panics
     /// If the value was already taken by an earlier successful join.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<T, JoinError> {
-        self.join_deadline(Some(Instant::now() + timeout))
+        self.join_deadline(crate::time::deadline_after(timeout))
     }
 
     fn join_deadline(&mut self, deadline: Option<Instant>) -> Result<T, JoinError> {
@@ -863,7 +864,7 @@ impl<T> JoinHandle<T> {
     /// # Errors
     /// [`JoinError::TimedOut`] if it is still running then; [`JoinError::LoopExit`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
-        wait_dead(&self.task, Some(Instant::now() + timeout))
+        wait_dead(&self.task, crate::time::deadline_after(timeout))
     }
 
     /// Whether the greenlet finished and returned a value (gevent's `successful()`); false
@@ -920,6 +921,12 @@ impl<T> JoinHandle<T> {
         self.task.state.get() != TaskState::New
     }
 
+    /// Whether it finished because it was killed (as
+    /// [`Greenlet::is_killed`](crate::Greenlet::is_killed)).
+    pub fn is_killed(&self) -> bool {
+        self.is_finished() && self.task.ended_killed()
+    }
+
     /// Kills the greenlet and waits until it has finished (gevent's `Greenlet.kill(block=True)`).
     /// When that is depends on where the kill finds it:
     ///
@@ -950,7 +957,8 @@ impl<T> JoinHandle<T> {
 
     /// Kills the greenlet and waits at most `timeout` for it to die; returns whether it did.
     pub fn kill_timeout(&self, timeout: Duration) -> bool {
-        self.task.request_kill() || wait_dead(&self.task, Some(Instant::now() + timeout)).is_ok()
+        self.task.request_kill()
+            || wait_dead(&self.task, crate::time::deadline_after(timeout)).is_ok()
     }
 
     /// Requests the kill and returns at once (`kill(block=False)`).

@@ -27,12 +27,69 @@ use crate::waiter::{park_until, raise, TimeoutSignal};
 
 /// Blocks the current greenlet for `d`; other greenlets run meanwhile. `sleep(ZERO)` is
 /// [`yield_now`].
+///
+/// A `d` whose deadline `Instant` cannot represent (`Duration::MAX`, say) sleeps forever, as
+/// `std::thread::sleep` and gevent's `sleep(1e18)` do: the greenlet parks with no timer, and
+/// only a kill or a `Timeout` scope ends it. `sleep` never returns LoopExit: root code that
+/// sleeps forever with nothing else left to run blocks its thread (on a timer that never
+/// comes), like gevent's.
 pub fn sleep(d: Duration) {
     if d.is_zero() {
         yield_now();
     } else {
-        sleep_until(Instant::now() + d);
+        match deadline_after(d) {
+            Some(deadline) => sleep_until(deadline),
+            None => sleep_forever(),
+        }
     }
+}
+
+/// Parks the current greenlet for good (kill and `Timeout` unwind, as always).
+fn sleep_forever() {
+    crate::run_info::waits_on(crate::run_info::WaitsOn::SleepForever);
+    // Nobody holds the waker: only a kill or `Timeout` end the park (they unwind, or, while
+    // the stack is already unwinding, come back as an error and end the sleep as they end a
+    // finite one), or LoopExit.
+    if let Err(crate::WaitError::LoopExit) = park_until(None) {
+        // The root, with nothing left that could wake anybody: block the thread as gevent
+        // would, on timers that never come, so that `sleep` keeps its promise.
+        loop {
+            let far = far_deadline(Instant::now());
+            let _ = park_until(Some(far));
+            if Instant::now() < far {
+                return; // a `Timeout` scope while unwinding (the root cannot be killed)
+            }
+        }
+    }
+}
+
+/// The deadline `d` from now, or `None` (no deadline: wait forever) if `Instant` cannot
+/// represent it, which is how std (`thread::sleep`, `recv_timeout`) and tokio read such a
+/// timeout. Every sprout call that takes a timeout computes its deadline with it, so
+/// `Duration::MAX` means "no deadline" everywhere (waits with nothing else to wake them can
+/// then return LoopExit, as without a timeout). For sprout's own crates; not public API.
+#[doc(hidden)]
+#[inline]
+pub fn deadline_after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+/// [`deadline_after`], for code that needs an `Instant`: a deadline `Instant` cannot
+/// represent becomes one that never comes (more than a century away). For sprout's own
+/// crates; not public API.
+#[doc(hidden)]
+#[inline]
+pub fn saturating_deadline(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| far_deadline(now))
+}
+
+/// A deadline that never comes: 2^32 s (136 years) after `now`, which every `Instant` of a
+/// running system can hold (the monotonic clock counts from boot); the hub's timers saturate
+/// at 584 years anyway.
+fn far_deadline(now: Instant) -> Instant {
+    const FAR: Duration = Duration::from_secs(1 << 32);
+    now.checked_add(FAR).unwrap_or(now)
 }
 
 /// Blocks the current greenlet until `deadline`.
@@ -84,9 +141,22 @@ pub struct Timeout {
 }
 
 impl Timeout {
-    /// Arms a deadline `d` from now for the current greenlet.
+    /// Arms a deadline `d` from now for the current greenlet. A `d` whose deadline `Instant`
+    /// cannot represent (`Duration::MAX`) arms nothing: that scope never expires.
     pub fn start(d: Duration) -> Timeout {
-        Timeout::start_at(Instant::now() + d)
+        match deadline_after(d) {
+            Some(deadline) => Timeout::start_at(deadline),
+            None => Timeout::never(),
+        }
+    }
+
+    /// A scope whose deadline never comes (`start` with a deadline past what `Instant` holds).
+    fn never() -> Timeout {
+        Timeout {
+            id: next_scope_id(),
+            task: Hub::current().current_task(),
+            key: None,
+        }
     }
 
     /// Arms a deadline at `deadline` for the current greenlet.

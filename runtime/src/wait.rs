@@ -201,7 +201,7 @@ pub fn wait<W: Waitable>(
     timeout: Option<Duration>,
     count: Option<usize>,
 ) -> Result<Vec<usize>, WaitError> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(crate::time::deadline_after);
     let need = count.unwrap_or(objects.len()).min(objects.len());
     loop {
         let mut ready: Vec<usize> = (0..objects.len())
@@ -254,7 +254,7 @@ pub fn iwait<W: Waitable>(
     objects: &[W],
     timeout: Option<Duration>,
 ) -> impl Iterator<Item = usize> + '_ {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(crate::time::deadline_after);
     let mut done = vec![false; objects.len()];
     std::iter::from_fn(move || loop {
         if let Some(i) = (0..objects.len()).find(|&i| !done[i] && objects[i].is_ready()) {
@@ -331,7 +331,7 @@ impl<J: Joinable + ?Sized> Joinable for &J {}
 /// assert_eq!(sum, 6);
 /// ```
 pub fn joinall<J: Joinable>(handles: &[J], timeout: Option<Duration>) -> bool {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(crate::time::deadline_after);
     handles
         .iter()
         .all(|h| wait_dead(h.task_record(), deadline).is_ok())

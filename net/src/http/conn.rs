@@ -199,7 +199,9 @@ struct Conn<'s> {
 impl Conn<'_> {
     fn run(&mut self) {
         // A connection's first request must arrive within the header timeout of the accept.
-        let mut head_deadline = Some(Instant::now() + self.shared.config.header_timeout);
+        let mut head_deadline = Some(sprout_runtime::time::saturating_deadline(
+            self.shared.config.header_timeout,
+        ));
         loop {
             match self.read_head(&mut head_deadline) {
                 Ok(HeadRead::Ready) => {}
@@ -234,7 +236,9 @@ impl Conn<'_> {
                     self.head_seen = input.len();
                 }
                 // The clock is read only for a head that has to wait for more bytes.
-                deadline.get_or_insert_with(|| Instant::now() + config.header_timeout);
+                deadline.get_or_insert_with(|| {
+                    sprout_runtime::time::saturating_deadline(config.header_timeout)
+                });
             }
             if !self.wbuf.is_empty() && send(&self.stream, &mut self.wbuf, &[]).is_err() {
                 return Ok(HeadRead::Close);
@@ -529,7 +533,7 @@ impl Conn<'_> {
         } else {
             (LINGER, LINGER_MAX)
         };
-        let until = Instant::now() + time;
+        let until = sprout_runtime::time::saturating_deadline(time);
         let mut dropped = 0u64;
         while dropped < cap {
             let left = until.saturating_duration_since(Instant::now());

@@ -283,9 +283,9 @@ impl Blocking {
     /// Waits once for readiness, under the call's deadline.
     pub(crate) fn wait(&mut self) -> Waited {
         let (fd, dir) = (self.fd, self.dir);
-        let deadline = *self
-            .deadline
-            .get_or_insert_with(|| fdtable::timeout(fd, dir).map(|t| Instant::now() + t));
+        let deadline = *self.deadline.get_or_insert_with(|| {
+            fdtable::timeout(fd, dir).and_then(sprout_runtime::time::deadline_after)
+        });
         if self.coop {
             sprout_runtime::run_info::hooked_call(self.call);
         }

@@ -67,7 +67,8 @@ fn parked(
 
 /// The deadline of a millisecond timeout (negative: none).
 fn deadline_ms(timeout: c_int) -> Option<Instant> {
-    (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64))
+    (timeout >= 0)
+        .then(|| sprout_runtime::time::saturating_deadline(Duration::from_millis(timeout as u64)))
 }
 
 /// Hook for `epoll_wait`.
@@ -130,7 +131,9 @@ pub unsafe extern "C" fn epoll_pwait2(
     if zero || !valid || max <= 0 || !patch::epoll_cooperative() {
         return call(timeout);
     }
-    let deadline = limit.map(|t| Instant::now() + Duration::new(t.tv_sec as u64, t.tv_nsec as u32));
+    let deadline = limit.and_then(|t| {
+        sprout_runtime::time::deadline_after(Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
+    });
     let now = timespec {
         tv_sec: 0,
         tv_nsec: 0,

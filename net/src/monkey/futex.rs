@@ -300,7 +300,7 @@ fn deadline_of(cmd: c_long, op: c_long, timeout: c_long) -> Option<Option<Instan
         unsafe { libc::clock_gettime(clock, &mut now) };
         d.saturating_sub(Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
     };
-    Some(Instant::now().checked_add(left))
+    Some(sprout_runtime::time::deadline_after(left))
 }
 
 /// Parks the current greenlet on the futex word at `addr` while it holds `val`.
@@ -311,7 +311,7 @@ fn wait(addr: usize, val: u32, bitset: u32, deadline: Option<Instant>, shared: b
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     loop {
         let park_deadline = if shared {
-            let recheck = Instant::now() + SHARED_RECHECK;
+            let recheck = sprout_runtime::time::saturating_deadline(SHARED_RECHECK);
             Some(deadline.map_or(recheck, |d| d.min(recheck)))
         } else {
             deadline

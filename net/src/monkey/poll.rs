@@ -148,7 +148,8 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
         // SAFETY: forwarded.
         return unsafe { real::poll(fds, nfds, timeout) };
     }
-    let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+    let deadline = (timeout > 0)
+        .then(|| sprout_runtime::time::saturating_deadline(Duration::from_millis(timeout as u64)));
     // SAFETY: the caller's contract.
     unsafe { poll_parked(fds, nfds, deadline) }
 }
@@ -174,10 +175,10 @@ pub unsafe extern "C" fn select(
         // SAFETY: forwarded.
         return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
     }
-    let deadline = limit.map(|t| {
-        Instant::now()
-            + Duration::from_secs(t.tv_sec as u64)
-            + Duration::from_micros(t.tv_usec as u64)
+    let deadline = limit.and_then(|t| {
+        sprout_runtime::time::deadline_after(
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64),
+        )
     });
     // SAFETY: FD_ISSET on a non-null set the caller provided, for fds below FD_SETSIZE.
     let is_set = |set: *mut fd_set, fd: c_int| !set.is_null() && unsafe { libc::FD_ISSET(fd, set) };

@@ -62,7 +62,7 @@ pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> 
     if patch::cooperative() && !req.is_null() {
         // SAFETY: a non-null `req` is valid (the caller's contract).
         if let Some(d) = duration_of(unsafe { &*req }) {
-            park_until(Instant::now() + d);
+            park_until(sprout_runtime::time::saturating_deadline(d));
             return 0;
         }
     }
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn clock_nanosleep(
                 Some(d)
             };
             if let Some(wait) = wait {
-                park_until(Instant::now() + wait);
+                park_until(sprout_runtime::time::saturating_deadline(wait));
                 return 0;
             }
         }
@@ -112,7 +112,9 @@ pub unsafe extern "C" fn clock_nanosleep(
 #[no_mangle]
 pub unsafe extern "C" fn usleep(usec: useconds_t) -> c_int {
     if patch::cooperative() {
-        park_until(Instant::now() + Duration::from_micros(usec.into()));
+        park_until(sprout_runtime::time::saturating_deadline(
+            Duration::from_micros(usec.into()),
+        ));
         return 0;
     }
     // SAFETY: forwarded.
@@ -126,7 +128,9 @@ pub unsafe extern "C" fn usleep(usec: useconds_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     if patch::cooperative() {
-        park_until(Instant::now() + Duration::from_secs(secs.into()));
+        park_until(sprout_runtime::time::saturating_deadline(
+            Duration::from_secs(secs.into()),
+        ));
         return 0;
     }
     // SAFETY: forwarded.

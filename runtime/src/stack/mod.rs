@@ -28,7 +28,8 @@
 //! A stack is never handed out without its guard. [`guard_mode`] (or [`stats`]) says which mode
 //! is in use; it is decided once per process by trying `MADV_GUARD_INSTALL` on a probe page.
 //! Setting the environment variable `SPROUT_STACK_GUARDS=mprotect` before the first greenlet
-//! forces the fallback (tests use it to cover kernels other than the one they run on).
+//! forces the fallback (tests use it to cover kernels other than the one they run on); any other
+//! non-empty value is ignored with a one-line warning on stderr.
 //!
 //! # Pooling and the idle budget
 //!
@@ -329,13 +330,17 @@ unsafe impl corosensei::stack::Stack for PooledStack {
 /// The usable size a request for `size` bytes gets: whole pages, at least corosensei's minimum.
 ///
 /// # Errors
-/// `InvalidInput` for more than 1 TiB.
+/// `InvalidInput` for more than 1 TiB less one page (the largest size a slot can describe).
 fn class_size(size: usize) -> io::Result<usize> {
     let page = page_size();
-    if size > slab::max_stack_size() {
+    let max = slab::max_stack_size();
+    if size > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("a greenlet stack of {size} bytes is larger than the 1 TiB sprout supports"),
+            format!(
+                "a greenlet stack of {size} bytes is larger than the {max} bytes \
+                 (1 TiB less one page) sprout supports"
+            ),
         ));
     }
     Ok(size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page)

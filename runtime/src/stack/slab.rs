@@ -37,7 +37,7 @@ const MAX_SLAB_STACKS_MPROTECT: usize = 64;
 ///
 /// Packed into one word (every greenlet record holds one, twice): the slot's page number in
 /// the high 36 bits (user addresses are below 2^48), its usable size in pages in the low 28
-/// (stacks up to 1 TiB; [`RawStack::new`] refuses more).
+/// (stacks up to 1 TiB less one page; [`RawStack::new`] refuses more).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawStack(std::num::NonZeroU64);
 
@@ -177,15 +177,26 @@ extern "C" fn fork_release() {
 static MODE: AtomicU8 = AtomicU8::new(0);
 
 /// The guard mode of this process, deciding it on first use: `SPROUT_STACK_GUARDS=mprotect`
-/// forces the fallback; otherwise a two-page probe mapping tells whether the kernel accepts
-/// `MADV_GUARD_INSTALL`.
+/// forces the fallback (any other non-empty value is ignored with a warning on stderr);
+/// otherwise a two-page probe mapping tells whether the kernel accepts `MADV_GUARD_INSTALL`.
 pub(crate) fn guard_mode() -> GuardMode {
     match MODE.load(Ordering::Acquire) {
         1 => return GuardMode::GuardRegion,
         2 => return GuardMode::Mprotect,
         _ => {}
     }
-    let forced = std::env::var_os("SPROUT_STACK_GUARDS").is_some_and(|v| v == "mprotect");
+    let forced = match std::env::var_os("SPROUT_STACK_GUARDS") {
+        Some(v) if v == "mprotect" => true,
+        Some(v) if !v.is_empty() => {
+            eprintln!(
+                "sprout: ignoring SPROUT_STACK_GUARDS={}: the accepted value is `mprotect` \
+                 (or unset, to choose automatically)",
+                v.to_string_lossy()
+            );
+            false
+        }
+        _ => false,
+    };
     let mode = if forced || !probe_guard_regions() {
         GuardMode::Mprotect
     } else {

@@ -163,7 +163,7 @@ impl<T, E> AsyncResult<T, E> {
     ///
     /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_deadline(Some(Instant::now() + timeout))
+        self.wait_deadline(crate::time::deadline_after(timeout))
     }
 
     /// Calls `f` with the outcome if it is set (and not taken); never parks.

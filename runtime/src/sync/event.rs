@@ -83,7 +83,7 @@ impl Event {
     ///
     /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_deadline(Some(Instant::now() + timeout))
+        self.wait_deadline(crate::time::deadline_after(timeout))
     }
 
     /// Greenlets parked in `wait` (may count one that timed out and has not run yet).

@@ -36,7 +36,7 @@
 use std::cell::{RefCell, RefMut};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sync::semaphore::Permits;
 use crate::waiter::WaitError;
@@ -93,7 +93,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as [`lock`](Self::lock).
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, WaitError> {
-        self.permits.acquire(Some(Instant::now() + timeout))?;
+        self.permits.acquire(crate::time::deadline_after(timeout))?;
         Ok(self.guard())
     }
 

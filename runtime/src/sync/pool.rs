@@ -484,7 +484,7 @@ macro_rules! group_methods {
         /// [`WaitError::TimedOut`] when `timeout` passes first; [`WaitError::LoopExit`] as
         /// for [`join`](Self::join).
         pub fn join_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
-            self.inner.join(Some(Instant::now() + timeout))
+            self.inner.join(crate::time::deadline_after(timeout))
         }
 
         /// Kills every member and waits until they are dead (gevent's `kill`), emptying the
@@ -722,7 +722,7 @@ impl Pool {
         T: 'static,
         F: FnOnce() -> T + 'static,
     {
-        self.inner.spawn(f, Some(Instant::now() + timeout))
+        self.inner.spawn(f, crate::time::deadline_after(timeout))
     }
 
     /// Stops tracking a greenlet and frees its slot (it keeps running; gevent's `discard`).
@@ -762,7 +762,7 @@ impl Pool {
     /// [`WaitError::TimedOut`] when `timeout` passes first; [`WaitError::LoopExit`] as for
     /// [`wait_available`](Self::wait_available).
     pub fn wait_available_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_available_deadline(Some(Instant::now() + timeout))
+        self.wait_available_deadline(crate::time::deadline_after(timeout))
     }
 
     fn wait_available_deadline(&self, deadline: Option<Instant>) -> Result<(), WaitError> {

@@ -243,7 +243,7 @@ pub struct Queue<T> {
 }
 
 fn deadline(timeout: Duration) -> Option<Instant> {
-    Some(Instant::now() + timeout)
+    crate::time::deadline_after(timeout)
 }
 
 impl<T: 'static> Queue<T> {

@@ -81,7 +81,7 @@ impl RLock {
     /// [`WaitError::TimedOut`] when `timeout` passes first; otherwise as
     /// [`acquire`](Self::acquire).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard, WaitError> {
-        self.acquire_deadline(Some(Instant::now() + timeout))
+        self.acquire_deadline(crate::time::deadline_after(timeout))
     }
 
     /// Acquires the lock if the current greenlet owns it or it is free; never parks.

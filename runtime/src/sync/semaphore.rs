@@ -184,7 +184,7 @@ impl fmt::Display for OverRelease {
 impl std::error::Error for OverRelease {}
 
 fn deadline(timeout: Duration) -> Option<Instant> {
-    Some(Instant::now() + timeout)
+    crate::time::deadline_after(timeout)
 }
 
 macro_rules! semaphore_methods {

@@ -152,7 +152,7 @@ impl<T> ThreadReceiver<T> {
     /// [`RecvTimeoutError::Timeout`] when `timeout` passes before an item comes;
     /// [`RecvTimeoutError::Disconnected`] once the channel is empty and every sender is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline(Some(Instant::now() + timeout))
+        self.recv_deadline(crate::time::deadline_after(timeout))
     }
 
     /// Takes the oldest item if there is one; never waits.

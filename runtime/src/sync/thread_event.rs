@@ -99,7 +99,7 @@ impl ThreadEvent {
     ///
     /// [`WaitError::TimedOut`] when `timeout` passes before the flag is set.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_deadline(Some(Instant::now() + timeout))
+        self.wait_deadline(crate::time::deadline_after(timeout))
     }
 
     /// Waiters parked in `wait`, greenlets and threads.
