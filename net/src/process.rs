@@ -27,9 +27,10 @@
 //!   what has already exited at once, and otherwise hands the process to a *reaper greenlet*
 //!   on the same hub, which parks on the pidfd and reaps it when it exits: no zombie is left
 //!   behind. That greenlet waits on an fd, so while it lives the hub never reports LoopExit
-//!   (a thread's root code blocking forever waits for the child instead). Only a `Child`
-//!   dropped where no greenlet can be spawned (thread exit) is reaped by a short-lived OS
-//!   thread instead. Unlike std, dropping a running child does not leave a zombie; like std,
+//!   (a thread's root code blocking forever waits for the child instead). A child whose
+//!   reaper greenlet cannot run (the thread exits, and its hub with it, before the child
+//!   does; or no greenlet can be spawned) is handed to a process-wide reaper thread, started
+//!   on first use, which polls the pidfds it holds and reaps each process when it exits. Unlike std, dropping a running child does not leave a zombie; like std,
 //!   it does not kill the child.
 //! - **Threads.** A [`Child`] belongs to the thread that spawned it (`!Send`), like sprout's
 //!   sockets.
@@ -373,7 +374,13 @@ impl Drop for Child {
 fn reap_later(inner: std::process::Child, pidfd: Option<Registration>) {
     let pid = inner.id();
     let mut inner = inner;
+    let mut pidfd = pidfd;
     if sprout_runtime::hub::may_park() {
+        if let Some(fd) = &pidfd {
+            // If the thread exits before the greenlet has reaped the child, the thread's
+            // exit hands it to the process-wide reaper thread.
+            crate::reaper::track(pid, fd.as_fd());
+        }
         // Shared with the reaper, so a failed spawn hands the child back here.
         let slot = std::rc::Rc::new(std::cell::RefCell::new(Some((inner, pidfd))));
         let mine = slot.clone();
@@ -390,29 +397,43 @@ fn reap_later(inner: std::process::Child, pidfd: Option<Registration>) {
                         stdout: None,
                         stderr: None,
                     };
-                    let _ = child.wait();
+                    if child.wait().is_ok() {
+                        crate::reaper::untrack(pid);
+                    }
                 }
             });
         if spawned.is_ok() {
             return;
         }
+        crate::reaper::untrack(pid);
         // The closure is gone with the failed spawn; the child is still in the slot.
         let back = slot.borrow_mut().take();
         match back {
             Some((i, p)) => {
-                drop(p);
+                pidfd = p;
                 inner = i;
             }
             None => return,
         }
-    } else {
-        drop(pidfd);
     }
-    let _ = std::thread::Builder::new()
-        .name(format!("sprout reaper of {pid}"))
-        .spawn(move || {
-            let _ = inner.wait();
-        });
+    let fd = match pidfd {
+        Some(reg) => Ok(reg.into_fd()),
+        None => sys::pidfd_open(pid as libc::pid_t),
+    };
+    match fd {
+        Ok(fd) => {
+            drop(inner);
+            crate::reaper::hand_off(fd);
+        }
+        // No pidfd (out of fds): a short-lived thread blocks in waitpid instead.
+        Err(_) => {
+            let _ = std::thread::Builder::new()
+                .name(format!("sprout reaper of {pid}"))
+                .spawn(move || {
+                    let _ = inner.wait();
+                });
+        }
+    }
 }
 
 /// Waits for process `pid`, a child of this process made some other way (by
