@@ -137,6 +137,33 @@ impl Command {
         self
     }
 
+    /// Puts the child in process group `pgroup` (`setpgid(0, pgroup)` before `exec`, as
+    /// std's `CommandExt::process_group`): 0 makes it the leader of a new group whose id is
+    /// its pid, so [`Child::kill_group`] can stop it together with everything it started (a
+    /// shell's own children, which otherwise keep running, and keep its pipes open, when only
+    /// the shell is killed). A new group is no longer the terminal's foreground group:
+    /// Ctrl-C no longer reaches it.
+    ///
+    /// ```no_run
+    /// let mut child = sprout::process::Command::new("sh")
+    ///     .args(["-c", "sleep 5 & sleep 5"])
+    ///     .process_group(0)
+    ///     .spawn()?;
+    /// if child.wait_timeout(std::time::Duration::from_secs(1))?.is_none() {
+    ///     child.kill_group()?; // sh and both sleeps
+    ///     child.wait()?;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`spawn`](Self::spawn) fails with `setpgid`'s error (`EPERM` for a group of another
+    /// session, `ESRCH`/`EPERM` for a group that does not exist).
+    pub fn process_group(&mut self, pgroup: i32) -> &mut Command {
+        std::os::unix::process::CommandExt::process_group(&mut self.inner, pgroup);
+        self
+    }
+
     /// The program's name as given.
     pub fn get_program(&self) -> &OsStr {
         self.inner.get_program()
@@ -266,6 +293,21 @@ impl Child {
             return Ok(());
         }
         self.std().kill()
+    }
+
+    /// Sends `SIGKILL` to the process group whose id is the child's pid: the child and every
+    /// process it started that stayed in its group. For a child spawned with
+    /// [`Command::process_group(0)`](Command::process_group). Works after the child itself
+    /// has been reaped, as long as a member of the group is left. The child still has to be
+    /// waited for.
+    ///
+    /// # Errors
+    /// The OS error `ESRCH` if no such group exists: the child was not made a group leader
+    /// (see [`Command::process_group`]), or every member has exited.
+    pub fn kill_group(&mut self) -> io::Result<()> {
+        let pgid = libc::pid_t::try_from(self.id())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "sprout: pid out of range"))?;
+        sys::kill(-pgid, libc::SIGKILL)
     }
 
     /// The exit status if the child has exited (reaping it), `None` if it still runs. Never
