@@ -9,6 +9,14 @@
 //!   exists in both processes and runs on in both. The child keeps two fds of the parent's
 //!   poller open (never used: closing them through `polling` would deregister them from the
 //!   parent's epoll instance).
+//! - **Signal handlers** get a pipe of their own in the child (see [`crate::signal`]): a
+//!   signal runs the handlers of the process it was sent to only.
+//! - **Greenlets already woken.** A greenlet whose wake-up was pending at the fork (its fd
+//!   had turned readable, say) runs in the child even if the child kills it at once with
+//!   `kill_nowait`: a pending wake-up wins over a later kill. So a child's inherited copy of
+//!   a reaper greenlet may still call [`wait_pid`](crate::process::wait_pid) on a sibling,
+//!   which fails with `ECHILD` (not its child). Code in such greenlets should check
+//!   `std::process::id()` against the pid it was started in, as `examples/fork_echo.rs` does.
 //! - **Monkey patching** (the `monkey` feature): a child forked by `sprout::fork` from a
 //!   patched process stays patched (`sprout::monkey::is_patched()` is true) and its `std::net`
 //!   calls cooperate on the child's own hub.
