@@ -10,7 +10,9 @@
 //!
 //! Each line of the command's stdout is printed as `out: LINE` as soon as it arrives. At the
 //! end it prints `exit: STATUS`, or `timeout: killed after SECS s` if the command ran longer
-//! than `--timeout` (default 10) and was killed, then `ticks: N`, the ticker's count (about
+//! than `--timeout` (default 10) and was killed (with its whole process group: the command
+//! runs in a group of its own, so what it started dies with it and the run ends at the
+//! timeout), then `ticks: N`, the ticker's count (about
 //! four per second of the command's run).
 
 use std::cell::Cell;
@@ -53,6 +55,9 @@ fn main() -> io::Result<()> {
         .args(&command[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        // Its own process group, so a timeout kills what it started too (`sh -c` children
+        // that would otherwise keep running and keep stdout open).
+        .process_group(0)
         .spawn()?;
     let stdout = child.stdout.take().expect("piped stdout");
     // The reader streams lines while this greenlet enforces the deadline.
@@ -66,7 +71,10 @@ fn main() -> io::Result<()> {
     match child.wait_timeout(timeout)? {
         Some(status) => println!("exit: {status}"),
         None => {
-            child.kill()?;
+            // The whole group: the child and its descendants that stayed in it.
+            if child.kill_group().is_err() {
+                child.kill()?;
+            }
             child.wait()?;
             println!(
                 "timeout: killed after {} s",

@@ -57,3 +57,26 @@ fn kills_the_command_at_the_timeout() {
     assert!(out.contains("timeout: killed after"), "{out}");
     assert!(ticks(&out) >= 2, "{out}");
 }
+
+/// A command whose shell started a child that holds stdout: the whole process group is killed
+/// at the timeout, so the example ends then, not when the grandchild would have (usertry #7).
+#[test]
+fn a_timeout_kills_the_commands_whole_process_group() {
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "--timeout",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "echo a; sleep 8; echo b",
+    ]);
+    let took = started.elapsed();
+    assert!(out.contains("timeout: killed after"), "{out}");
+    assert!(!out.contains("out: b"), "{out}");
+    // 8 s if only sh were killed; generous for a loaded machine.
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "took {took:?}: {out}"
+    );
+}

@@ -135,6 +135,21 @@ impl FdStream {
     }
 }
 
+impl FdStream {
+    /// Like [`into_inner`](Self::into_inner), but infallible: if the blocking mode cannot be
+    /// restored (`fcntl` on an open fd does not fail in practice), the fd is handed back as it
+    /// is. For conversions that cannot fail (`Stdio::from(ChildStdout)`).
+    pub(crate) fn into_inner_lossy(mut self) -> OwnedFd {
+        let fd = self
+            .sock
+            .take()
+            .expect("an FdStream holds its fd until into_inner")
+            .into_fd();
+        let _ = sys::set_nonblocking(fd.as_fd(), self.was_nonblocking);
+        fd
+    }
+}
+
 impl Drop for FdStream {
     fn drop(&mut self) {
         if let Some(s) = &self.sock {

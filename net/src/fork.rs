@@ -9,9 +9,14 @@
 //!   exists in both processes and runs on in both. The child keeps two fds of the parent's
 //!   poller open (never used: closing them through `polling` would deregister them from the
 //!   parent's epoll instance).
-//! - **Signal handlers** installed with `sprout::signal_handler` keep working in both
-//!   processes, each on pipes of its own: a signal sent to the child runs the child's copies
-//!   of the handlers, never the parent's (see [`crate::signal`]).
+//! - **Signal handlers** get a pipe of their own in the child (see [`crate::signal`]): a
+//!   signal runs the handlers of the process it was sent to only.
+//! - **Greenlets already woken.** A greenlet whose wake-up was pending at the fork (its fd
+//!   had turned readable, say) runs in the child even if the child kills it at once with
+//!   `kill_nowait`: a pending wake-up wins over a later kill. So a child's inherited copy of
+//!   a reaper greenlet may still call [`wait_pid`](crate::process::wait_pid) on a sibling,
+//!   which fails with `ECHILD` (not its child). Code in such greenlets should check
+//!   `std::process::id()` against the pid it was started in, as `examples/fork_echo.rs` does.
 //! - **Monkey patching** (the `monkey` feature): a child forked by `sprout::fork` from a
 //!   patched process stays patched (`sprout::monkey::is_patched()` is true) and its `std::net`
 //!   calls cooperate on the child's own hub.
@@ -60,17 +65,12 @@ use crate::sys;
 pub fn fork() -> io::Result<u32> {
     #[cfg(feature = "monkey")]
     let patched = crate::monkey::is_patched();
-    // Held across the fork: the child swaps the signal routes' pipes (see `signal`).
-    let pipes = crate::signal::lock_pipes();
     // SAFETY: the child rebuilds every piece of sprout's per-process state it uses (the hub's
     // reactor, notifier and queue, the thread pool, the signal routes' pipes) instead of
     // waiting on locks other threads may have held; the caller is told (module docs) that
     // other locks stay held.
     let pid = unsafe { sys::fork() }?;
     if pid == 0 {
-        // Before the rebuild, which re-registers the readers' fd numbers.
-        crate::signal::after_fork_in_child(&pipes);
-        drop(pipes);
         sprout_runtime::after_fork_in_child();
         #[cfg(feature = "monkey")]
         if patched {
@@ -78,6 +78,5 @@ pub fn fork() -> io::Result<u32> {
         }
         return Ok(0);
     }
-    drop(pipes);
     Ok(pid as u32)
 }

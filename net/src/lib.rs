@@ -62,6 +62,7 @@ mod listener;
 pub mod monkey;
 pub mod prefork;
 pub mod process;
+mod reaper;
 mod resolve;
 mod reuse_port;
 mod server;

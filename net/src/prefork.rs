@@ -46,6 +46,15 @@
 //!   refused) and finish their requests in flight. Workers still alive after the grace period
 //!   ([`Workers::grace`], default 10 s) get `SIGKILL`. When all are reaped, `run` returns
 //!   `Ok(())`, so `main` exits 0.
+//! - **The master dies.** Each worker asks the kernel for `SIGTERM` when its master dies
+//!   (`prctl(PR_SET_PDEATHSIG)`, and a `getppid()` check right after for a master that died
+//!   during the fork), so workers never outlive it: after a `kill -KILL` of the master they
+//!   stop gracefully and free the port. `SIGHUP` is not a reload signal here (gunicorn's
+//!   is): the master does not handle it, so its default action terminates the master (a
+//!   closed terminal or ssh session does this) and the workers then get `SIGTERM` and stop
+//!   gracefully, without the master's grace-period `SIGKILL`. The death signal follows the
+//!   *thread* that forked the worker: call [`Workers::run`] from a thread that lives as long
+//!   as the master (`main`).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -139,7 +148,7 @@ impl Workers {
         let (sig_read, sig_write) = sys::pipe()?;
         let routes = STOP_SIGNALS
             .iter()
-            .map(|&sig| Route::new(sig, sig_write.try_clone()?, None))
+            .map(|&sig| Route::new(sig, sig_read.as_raw_fd(), sig_write.try_clone()?))
             .collect::<io::Result<Vec<_>>>()?;
         drop(sig_write);
         let mut master = Master {
@@ -159,10 +168,10 @@ struct Master {
     cfg: Workers,
     /// The listener, until the stop signal closes it.
     listener: Option<std::net::TcpListener>,
+    /// The stop signals' routes to the pipe (dropped before the read end they name).
+    routes: Vec<Route>,
     /// Read end of the stop-signal pipe.
     sig_read: OwnedFd,
-    /// The stop signals' routes to the pipe.
-    routes: Vec<Route>,
     /// One per worker.
     slots: Vec<Slot>,
 }
@@ -215,7 +224,7 @@ impl Master {
             if fds[0].revents != 0 {
                 drain(&self.sig_read);
                 if deadline.is_none() {
-                    deadline = Some(sprout_runtime::time::saturating_deadline(self.cfg.grace));
+                    deadline = Some(Instant::now() + self.cfg.grace);
                     self.begin_stop();
                 }
             }
@@ -274,8 +283,27 @@ impl Master {
         // Blocked across the fork, so a stop signal reaches the child only once it has
         // dropped the master's routes (and the master's route only in the master).
         sys::mask_signals(&STOP_SIGNALS, true)?;
+        let master = std::process::id();
         let forked = crate::fork::fork();
         if let Ok(0) = forked {
+            // A worker must not outlive its master (killed by SIGKILL, or by SIGHUP's default
+            // action): the kernel sends it SIGTERM, a graceful stop, when the master dies. If
+            // the master died before this line, the parent is already someone else.
+            // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes only this
+            // process's own settings; getppid cannot fail.
+            let orphan = unsafe {
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGTERM as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                );
+                libc::getppid() as u32 != master
+            };
+            if orphan {
+                std::process::exit(0);
+            }
             // The master's routes go (closing the child's copies of the write ends), so the
             // stop signals get their default action back until `serve` installs handlers.
             self.routes.clear();
@@ -342,7 +370,7 @@ impl Master {
         } else {
             next_backoff(slot.backoff)
         };
-        slot.restart_at = Some(sprout_runtime::time::saturating_deadline(slot.backoff));
+        slot.restart_at = Some(Instant::now() + slot.backoff);
         eprintln!(
             "sprout: prefork: worker {pid} exited ({}) after {lived:?}; replacing it in {:?}",
             describe(status),
@@ -357,7 +385,7 @@ impl Master {
                 let _ = sys::kill(pid, libc::SIGKILL);
             }
         }
-        let until = sprout_runtime::time::saturating_deadline(KILL_WAIT);
+        let until = Instant::now() + KILL_WAIT;
         while Instant::now() < until {
             let mut left = false;
             for s in &mut self.slots {

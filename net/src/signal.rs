@@ -6,7 +6,7 @@
 //!
 //! let stop = sprout::sync::Event::new();
 //! let s = stop.clone();
-//! let _on_term = sprout::signal_handler(libc::SIGTERM, move || s.set())?;
+//! let _on_term = sprout::signal_handler(sprout::signal::SIGTERM, move || s.set())?;
 //! let ticker = sprout::spawn(|| loop { sprout::sleep(Duration::from_secs(1)); });
 //! stop.wait().unwrap(); // other greenlets keep running meanwhile
 //! ticker.kill();
@@ -42,23 +42,26 @@
 //!   once its last handler is gone.
 //! - **LoopExit.** While a handler is installed its reader greenlet waits on the pipe, so the
 //!   hub never reports LoopExit: a blocked root waits for signals instead.
-//! - **Fork.** A child forked by [`sprout::fork`](crate::fork::fork) inherits the
-//!   installations, each on a pipe of its own (swapped in before `fork` returns): a signal
-//!   sent to the child runs the child's copies of the handlers, one sent to the parent the
-//!   parent's. After a plain `fork()` the child shares the pipes with its parent, so
-//!   deliveries to either may run the handlers of either: cancel them in such a child (the
-//!   pre-fork master's workers drop its routes; see [`crate::prefork`]).
+//! - **Fork.** A forked child (by [`sprout::fork`](crate::fork()) or a plain `fork()`) keeps
+//!   its installations, but each gets a pipe of its own at once: a `pthread_atfork` child
+//!   handler makes a new pipe per installation and `dup3`s its ends onto the old read and
+//!   write fd numbers (signal-hook's registration writes to that number; the reactor
+//!   re-registers the read end when the child's hub is rebuilt). So a signal runs the
+//!   handlers of the process it was sent to, never the other's, as gevent's `ev_loop_fork`
+//!   does. Deliveries already in the pipe at the fork stay with the parent. Installations of
+//!   other threads (which do not exist in the child) get a new pipe too, never read.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::ffi::c_int;
 use std::fmt;
 use std::io::{self, Read};
 use std::rc::Rc;
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use signal_hook::low_level::pipe;
 use signal_hook::SigId;
@@ -67,6 +70,59 @@ use sprout_runtime::JoinHandle;
 
 use crate::fd_stream::FdStream;
 use crate::sys;
+
+// The signal numbers (Linux), so a crate depending only on `sprout` can name them
+// (gevent users have Python's `signal.SIGTERM`). Values are `libc`'s.
+/// `SIGHUP`: hang-up: the controlling terminal closed (default: terminate).
+pub const SIGHUP: c_int = libc::SIGHUP;
+/// `SIGINT`: interrupt, Ctrl-C (default: terminate).
+pub const SIGINT: c_int = libc::SIGINT;
+/// `SIGQUIT`: quit, Ctrl-\\ (default: terminate with a core dump).
+pub const SIGQUIT: c_int = libc::SIGQUIT;
+/// `SIGABRT`: abort (default: terminate with a core dump).
+pub const SIGABRT: c_int = libc::SIGABRT;
+/// `SIGUSR1`: user-defined signal 1 (default: terminate).
+pub const SIGUSR1: c_int = libc::SIGUSR1;
+/// `SIGUSR2`: user-defined signal 2 (default: terminate).
+pub const SIGUSR2: c_int = libc::SIGUSR2;
+/// `SIGPIPE`: write to a pipe with no reader (Rust programs ignore it by default).
+pub const SIGPIPE: c_int = libc::SIGPIPE;
+/// `SIGALRM`: timer alarm (default: terminate).
+pub const SIGALRM: c_int = libc::SIGALRM;
+/// `SIGTERM`: termination request, `kill`'s default (default: terminate).
+pub const SIGTERM: c_int = libc::SIGTERM;
+/// `SIGCHLD`: a child stopped or exited (default: ignore).
+pub const SIGCHLD: c_int = libc::SIGCHLD;
+/// `SIGCONT`: continue if stopped.
+pub const SIGCONT: c_int = libc::SIGCONT;
+/// `SIGTSTP`: stop from the terminal, Ctrl-Z (default: stop).
+pub const SIGTSTP: c_int = libc::SIGTSTP;
+/// `SIGTTIN`: background read from the terminal (default: stop).
+pub const SIGTTIN: c_int = libc::SIGTTIN;
+/// `SIGTTOU`: background write to the terminal (default: stop).
+pub const SIGTTOU: c_int = libc::SIGTTOU;
+/// `SIGURG`: urgent data on a socket (default: ignore).
+pub const SIGURG: c_int = libc::SIGURG;
+/// `SIGXCPU`: CPU time limit exceeded (default: terminate with a core dump).
+pub const SIGXCPU: c_int = libc::SIGXCPU;
+/// `SIGXFSZ`: file size limit exceeded (default: terminate with a core dump).
+pub const SIGXFSZ: c_int = libc::SIGXFSZ;
+/// `SIGVTALRM`: virtual timer alarm (default: terminate).
+pub const SIGVTALRM: c_int = libc::SIGVTALRM;
+/// `SIGPROF`: profiling timer alarm (default: terminate).
+pub const SIGPROF: c_int = libc::SIGPROF;
+/// `SIGWINCH`: the terminal window changed size (default: ignore).
+pub const SIGWINCH: c_int = libc::SIGWINCH;
+/// `SIGIO`: I/O is possible (default: terminate).
+pub const SIGIO: c_int = libc::SIGIO;
+/// `SIGPWR`: power failure (default: terminate).
+pub const SIGPWR: c_int = libc::SIGPWR;
+/// `SIGSYS`: bad system call (default: terminate with a core dump).
+pub const SIGSYS: c_int = libc::SIGSYS;
+/// `SIGKILL`: kill; cannot be caught (handlers for it are refused).
+pub const SIGKILL: c_int = libc::SIGKILL;
+/// `SIGSTOP`: stop; cannot be caught (handlers for it are refused).
+pub const SIGSTOP: c_int = libc::SIGSTOP;
 
 /// A signal handler installed by [`signal_handler`]: dropping it, or calling
 /// [`cancel`](Self::cancel), uninstalls it. `!Send`: it belongs to the hub that installed it.
@@ -83,29 +139,6 @@ pub struct SignalHandler {
 /// many routes are installed (the flag is up exactly when none is).
 static ROUTES: Mutex<BTreeMap<i32, (Arc<AtomicBool>, usize)>> = Mutex::new(BTreeMap::new());
 
-/// The pipes of the routes installed in this process: `(write end, read end if a hub reads
-/// it)`. `sprout::fork` swaps each for a pipe of the child's own (see [`after_fork_in_child`]).
-static PIPES: Mutex<Vec<(RawFd, Option<RawFd>)>> = Mutex::new(Vec::new());
-
-/// Locks the route pipes across `fork` (taken by `sprout::fork` before it forks, so the child
-/// never inherits the lock held by another thread).
-pub(crate) fn lock_pipes() -> MutexGuard<'static, Vec<(RawFd, Option<RawFd>)>> {
-    PIPES.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// In a child forked by `sprout::fork`, before its hub is rebuilt: every route's pipe is
-/// replaced, under the same fd numbers, by a pipe of the child's own. Otherwise a signal sent
-/// to the child would run the parent's handlers (the parent's reader shares the pipe), and
-/// the child's inherited readers would steal the parent's deliveries. The child's copies of
-/// the handlers keep working, for signals sent to the child.
-pub(crate) fn after_fork_in_child(pipes: &[(RawFd, Option<RawFd>)]) {
-    for &(write, read) in pipes {
-        if let Err(e) = sys::replace_pipe_in_child(write, read) {
-            eprintln!("sprout: fork: cannot give a signal route its own pipe in the child: {e}");
-        }
-    }
-}
-
 /// A pipe registered with signal-hook for one signal: one byte per delivery. While any route
 /// for a signal exists its default action is disarmed; dropping the last one re-arms it.
 pub(crate) struct Route {
@@ -113,15 +146,92 @@ pub(crate) struct Route {
     signum: i32,
     /// signal-hook's registration (it owns the write end and closes it when unregistered).
     id: SigId,
-    /// The write end's fd number, to forget it in [`PIPES`] before signal-hook closes it.
-    write: RawFd,
+    /// Its slot in [`FORK_SLOTS`].
+    slot: usize,
+}
+
+/// How many routes can be re-piped in a forked child at once.
+const SLOTS: usize = 4096;
+
+/// The live routes' pipes, for the fork child handler, which may not lock: each slot is 0
+/// (free) or `read_fd << 32 | write_fd`. A slot is filled while both fds are open.
+static FORK_SLOTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+/// Claims a slot for a pipe (`read`, `write`).
+fn claim_slot(read: RawFd, write: RawFd) -> io::Result<usize> {
+    install_fork_handler();
+    let packed = ((read as u32 as u64) << 32) | write as u32 as u64;
+    for (i, slot) in FORK_SLOTS.iter().enumerate() {
+        if slot
+            .compare_exchange(0, packed, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(i);
+        }
+    }
+    Err(io::Error::other(format!(
+        "sprout: more than {SLOTS} signal handlers are installed at once"
+    )))
+}
+
+/// Installs [`repipe_in_child`] as a `pthread_atfork` child handler, once per process.
+fn install_fork_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `repipe_in_child` is an `extern "C" fn()` that only makes async-signal-safe
+        // system calls (pipe2, dup3, close) and reads atomics.
+        let r = unsafe { libc::pthread_atfork(None, None, Some(repipe_in_child)) };
+        assert_eq!(r, 0, "sprout: pthread_atfork failed");
+    });
+}
+
+/// The fork child handler: gives every live route a new pipe under its old fd numbers, so
+/// the child's deliveries and reads no longer touch the parent's pipe. Routes that share a
+/// read end (several write ends of one pipe) share the new pipe too. Async-signal-safe: no
+/// locks, no allocation.
+extern "C" fn repipe_in_child() {
+    for (i, slot) in FORK_SLOTS.iter().enumerate() {
+        let packed = slot.load(Ordering::SeqCst);
+        if packed == 0 {
+            continue;
+        }
+        let read = (packed >> 32) as u32 as RawFd;
+        // An earlier slot with the same read end already made its new pipe: reuse it.
+        let done_before = FORK_SLOTS[..i]
+            .iter()
+            .any(|s| (s.load(Ordering::SeqCst) >> 32) as u32 as RawFd == read);
+        if done_before {
+            continue;
+        }
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two fds into `fds`.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            continue; // out of fds: this route stays shared (nothing better can be done here)
+        }
+        // SAFETY: dup3 onto `read`, an fd this process owns (the slot is filled only while it
+        // is open); it atomically replaces it by the new read end.
+        unsafe { libc::dup3(fds[0], read, libc::O_CLOEXEC) };
+        for s in &FORK_SLOTS[i..] {
+            let p = s.load(Ordering::SeqCst);
+            if p != 0 && (p >> 32) as u32 as RawFd == read {
+                // SAFETY: as above, for the route's write end, which signal-hook writes to.
+                unsafe { libc::dup3(fds[1], p as u32 as RawFd, libc::O_CLOEXEC) };
+            }
+        }
+        // SAFETY: the two temporary fds were just made and are not used elsewhere.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+    }
 }
 
 impl Route {
     /// Routes deliveries of `signum` to `write`, a non-blocking pipe write end whose read end
-    /// `read` a hub reads (`None`: read some other way, not registered with a hub).
-    pub(crate) fn new(signum: i32, write: OwnedFd, read: Option<RawFd>) -> io::Result<Route> {
+    /// is `read` (it must stay open as long as the route: a forked child re-pipes both).
+    pub(crate) fn new(signum: i32, read: RawFd, write: OwnedFd) -> io::Result<Route> {
         check(signum)?;
+        let slot = claim_slot(read, write.as_raw_fd())?;
         {
             let mut routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
             let entry = routes.entry(signum).or_insert_with(|| {
@@ -138,19 +248,10 @@ impl Route {
             entry.1 += 1;
             entry.0.store(false, Ordering::SeqCst);
         }
-        let raw = write.as_raw_fd();
-        let mut pipes = lock_pipes();
         match pipe::register(signum, write) {
-            Ok(id) => {
-                pipes.push((raw, read));
-                Ok(Route {
-                    signum,
-                    id,
-                    write: raw,
-                })
-            }
+            Ok(id) => Ok(Route { signum, id, slot }),
             Err(e) => {
-                drop(pipes);
+                FORK_SLOTS[slot].store(0, Ordering::SeqCst);
                 release(signum);
                 Err(e)
             }
@@ -171,15 +272,11 @@ fn release(signum: i32) {
 
 impl Drop for Route {
     fn drop(&mut self) {
-        {
-            let mut pipes = lock_pipes();
-            if let Some(i) = pipes.iter().position(|p| p.0 == self.write) {
-                pipes.swap_remove(i);
-            }
-            // Returns once no signal-hook handler can be using the write end, which it
-            // closes; under the lock, so a fork never sees the fd number reused meanwhile.
-            signal_hook::low_level::unregister(self.id);
-        }
+        // Free the slot first: a fork from now on leaves this route alone (its fds are about
+        // to close, and their numbers may be reused).
+        FORK_SLOTS[self.slot].store(0, Ordering::SeqCst);
+        // Returns once no signal-hook handler can be using the write end, which it closes.
+        signal_hook::low_level::unregister(self.id);
         release(self.signum);
     }
 }
@@ -191,6 +288,15 @@ fn check(signum: i32) -> io::Result<()> {
         return invalid(&format!(
             "sprout: {signum} is not a signal number (1..={})",
             libc::SIGRTMAX()
+        ));
+    }
+    if signum > 31 && signum < libc::SIGRTMIN() {
+        return invalid(&format!(
+            "sprout: signal {signum} is reserved by the C library (glibc uses {}..{} for its \
+             threads); real-time signals start at {} (SIGRTMIN)",
+            32,
+            libc::SIGRTMIN(),
+            libc::SIGRTMIN()
         ));
     }
     match signum {
@@ -211,8 +317,8 @@ fn check(signum: i32) -> io::Result<()> {
 /// deliveries travel and coalesce.
 ///
 /// # Errors
-/// `InvalidInput` for a number that is not a signal, for `SIGKILL` and `SIGSTOP` (they cannot
-/// be caught) and for the fault signals `SIGILL`, `SIGFPE`, `SIGSEGV` and `SIGBUS`; the OS
+/// `InvalidInput` for a number that is not a signal, for 32 and 33 (glibc reserves them), for
+/// `SIGKILL` and `SIGSTOP` (they cannot be caught) and for the fault signals `SIGILL`, `SIGFPE`, `SIGSEGV` and `SIGBUS`; the OS
 /// error if the pipe cannot be made or registered.
 pub fn signal_handler<F>(signum: i32, handler: F) -> io::Result<SignalHandler>
 where
@@ -220,8 +326,9 @@ where
 {
     check(signum)?;
     let (read, write) = sys::pipe()?;
+    let read_fd = read.as_raw_fd();
     let mut pipe = FdStream::new(read)?;
-    let route = Route::new(signum, write, Some(pipe.as_raw_fd()))?;
+    let route = Route::new(signum, read_fd, write)?;
     let handler: Rc<dyn Fn()> = Rc::new(handler);
     let reader = sprout_runtime::Builder::new()
         .name(format!("signal {signum} reader"))
@@ -278,9 +385,9 @@ impl fmt::Debug for SignalHandler {
 /// iterator form of [`wait`]). Signals delivered while nobody waits are kept, in order.
 ///
 /// ```no_run
-/// let mut signals = sprout::signal::Signals::new(&[libc::SIGHUP, libc::SIGTERM])?;
+/// let mut signals = sprout::signal::Signals::new(&[sprout::signal::SIGHUP, sprout::signal::SIGTERM])?;
 /// for sig in &mut signals {
-///     if sig == libc::SIGTERM { break; }
+///     if sig == sprout::signal::SIGTERM { break; }
 ///     println!("reloading");
 /// }
 /// # Ok::<(), std::io::Error>(())
@@ -358,7 +465,7 @@ impl fmt::Debug for Signals {
 /// it returns are not seen; keep a [`Signals`] to catch every one.
 ///
 /// ```no_run
-/// let sig = sprout::signal::wait(&[libc::SIGTERM, libc::SIGINT])?;
+/// let sig = sprout::signal::wait(&[sprout::signal::SIGTERM, sprout::signal::SIGINT])?;
 /// println!("stopping on signal {sig}");
 /// # Ok::<(), std::io::Error>(())
 /// ```

@@ -470,19 +470,3 @@ pub(crate) fn signal_action_is_default(sig: libc::c_int) -> bool {
     let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
     r == 0 && old.sa_sigaction == libc::SIG_DFL
 }
-
-/// In a forked child: points the fd numbers of a pipe shared with the parent (`write`, and
-/// `read` if given) at a fresh pipe of the child's own, so bytes written in the child never
-/// reach a reader in the parent. Without `read`, the new read end is kept open (leaked), so
-/// writes never fail with `EPIPE`.
-pub(crate) fn replace_pipe_in_child(write: RawFd, read: Option<RawFd>) -> io::Result<()> {
-    let (new_read, new_write) = pipe()?;
-    syscall!(dup3(new_write.as_raw_fd(), write, libc::O_CLOEXEC))?;
-    match read {
-        Some(r) => {
-            syscall!(dup3(new_read.as_raw_fd(), r, libc::O_CLOEXEC))?;
-        }
-        None => mem::forget(new_read),
-    }
-    Ok(())
-}

@@ -353,7 +353,7 @@ pub fn clear_reporter() {
     *REPORTER.write() = None;
 }
 
-/// Makes `signal` (for example `libc::SIGUSR1`) write every hub's
+/// Makes `signal` (for example `sprout::signal::SIGUSR1`) write every hub's
 /// [`run_info`](crate::run_info()) to stderr at that hub's next pass, waking hubs asleep in
 /// `epoll_wait`. A hub stuck in a blocking episode is reported as such at once (and dumps
 /// when it switches again). Starts the monitor thread if needed; uses the `signal-hook`
