@@ -96,12 +96,17 @@ fn gevent_1215_kill_during_map_starts_no_further_item() {
                 if killed.get() {
                     after.set(after.get() + 1);
                 }
-                sprout::sleep(Duration::from_millis(2 + u64::from(n % 3)));
+                sprout::sleep(Duration::from_millis(20 + u64::from(n % 3)));
                 n
             })
         })
     };
-    sprout::sleep(Duration::from_millis(12));
+    // Kill once the first batch of 5 has finished and later items have started (polling, so
+    // a loaded machine only makes this slower, never wrong).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while started.get() <= 5 && std::time::Instant::now() < deadline {
+        sprout::sleep(Duration::from_millis(1));
+    }
     let before = started.get();
     assert!(before > 5 && before < 50, "the map is under way: {before}");
     killed.set(true);
