@@ -7,7 +7,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sprout_runtime::sync::{Event, Pool};
 use sprout_runtime::{JoinHandle, WaitList};
@@ -247,35 +247,12 @@ impl DatagramServer {
         if let Some(r) = receiver {
             r.kill();
         }
-        let me = sprout_runtime::current_id();
-        let others = || {
-            let h = inner.handlers.borrow();
-            h.len() - usize::from(h.contains_key(&me))
-        };
-        let deadline = sprout_runtime::time::deadline_after(timeout);
-        while others() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
-            if inner.done.wait(deadline).is_err() {
-                break;
-            }
-        }
-        let rest: Vec<JoinHandle<()>> = {
-            let mut h = inner.handlers.borrow_mut();
-            let ids: Vec<u64> = h.keys().copied().filter(|id| *id != me).collect();
-            ids.iter().filter_map(|id| h.remove(id)).collect()
-        };
-        for h in &rest {
-            h.kill_nowait();
-        }
-        let grace = sprout_runtime::time::saturating_deadline(timeout.max(Duration::from_secs(1)));
-        for h in &rest {
-            let left = grace.saturating_duration_since(Instant::now());
-            if !h.kill_timeout(left) {
-                eprintln!(
-                    "sprout: DatagramServer::stop: handler greenlet #{} did not die; leaving it",
-                    h.id()
-                );
-            }
-        }
+        crate::drain::drain_and_kill(
+            &inner.handlers,
+            &inner.done,
+            timeout,
+            "DatagramServer::stop: handler",
+        );
         inner.state.set(State::Stopped);
         inner.stopped.set();
     }

@@ -53,6 +53,7 @@
 mod conn_stream;
 mod convert;
 mod datagram_server;
+mod drain;
 mod fd_stream;
 pub mod fork;
 pub mod http;

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use crate::resolve::ToSocketAddrs;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sprout_runtime::sync::{Event, Pool};
 use sprout_runtime::{JoinHandle, WaitList};
@@ -338,37 +338,12 @@ impl<L: Listener> StreamServer<L> {
         drop(inner.listener.borrow_mut().take());
 
         // A handler stopping its own server is not waited for, nor killed.
-        let me = sprout_runtime::current_id();
-        let others = || {
-            let conns = inner.conns.borrow();
-            conns.len() - usize::from(conns.contains_key(&me))
-        };
-        let deadline = sprout_runtime::time::deadline_after(timeout);
-        while others() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
-            if inner.closed.wait(deadline).is_err() {
-                break;
-            }
-        }
-        let rest: Vec<JoinHandle<()>> = {
-            let mut conns = inner.conns.borrow_mut();
-            let ids: Vec<u64> = conns.keys().copied().filter(|id| *id != me).collect();
-            ids.iter().filter_map(|id| conns.remove(id)).collect()
-        };
-        for h in &rest {
-            h.kill_nowait();
-        }
-        // Bounded: a handler parked inside a libc hook (monkey patching) cannot be unwound
-        // and dies only when it next reaches plain sprout code.
-        let grace = sprout_runtime::time::saturating_deadline(timeout.max(Duration::from_secs(1)));
-        for h in &rest {
-            let left = grace.saturating_duration_since(std::time::Instant::now());
-            if !h.kill_timeout(left) {
-                eprintln!(
-                    "sprout: StreamServer::stop: connection greenlet #{} did not die; leaving it",
-                    h.id()
-                );
-            }
-        }
+        crate::drain::drain_and_kill(
+            &inner.conns,
+            &inner.closed,
+            timeout,
+            "StreamServer::stop: connection",
+        );
         inner.state.set(State::Stopped);
         inner.stopped.set();
     }
