@@ -109,7 +109,12 @@ fn parks(pid: pid_t, options: c_int) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
     // SAFETY: forwarded, with the caller's arguments.
-    let call = |o: c_int| unsafe { real::waitpid(pid, status, o) };
+    wait_pid_with(pid, options, |o| unsafe { real::waitpid(pid, status, o) })
+}
+
+/// `waitpid` and `wait4` for `pid`, given `call(options)`, the real call: parks on a pidfd
+/// when [`parks`] says so, otherwise (or when no pidfd can be had) makes the call as given.
+fn wait_pid_with(pid: pid_t, options: c_int, call: impl Fn(c_int) -> pid_t) -> pid_t {
     if !parks(pid, options) {
         return call(options);
     }
@@ -135,18 +140,7 @@ pub unsafe extern "C" fn wait4(
     usage: *mut rusage,
 ) -> pid_t {
     // SAFETY: forwarded, with the caller's arguments.
-    let call = |o: c_int| unsafe { real::wait4(pid, status, o, usage) };
-    if !parks(pid, options) {
-        return call(options);
-    }
-    let Some(fd) = PidFd::open(pid) else {
-        return call(options);
-    };
-    wait_child(
-        fd.0,
-        || Some(call(options | libc::WNOHANG)).filter(|&r| r != 0),
-        || call(options),
-    )
+    wait_pid_with(pid, options, |o| unsafe { real::wait4(pid, status, o, usage) })
 }
 
 /// Hook for `waitid`: `P_PID` (through a pidfd of its own) and `P_PIDFD` park.
