@@ -1,8 +1,13 @@
 //! The examples' command lines: a missing, malformed or out-of-range value and an unknown
 //! flag print an error and the usage line on stderr and exit with code 2 (never a panic);
 //! an error from `main` (a port in use) prints `error: ...` in its readable form, not Debug.
+//! Also `https_hello`'s lifecycle: HTTP/1.0 clients that use ALPN are served, `SIGTERM`
+//! stops it gracefully (exit 0) and the directory of the certificate it made is removed.
 
 mod support;
+#[cfg(feature = "tls")]
+#[path = "support/tls.rs"]
+mod tls_support;
 
 use std::process::{Command, Output, Stdio};
 
@@ -188,6 +193,146 @@ fn a_port_in_use_is_reported_readably() {
         );
     }
     drop((taken, udp_taken));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn https_hello_refuses_bad_values() {
+    assert_common_errors("https_hello");
+    for args in [
+        &["--cert"][..],
+        &["--key"],
+        &["--cert", "c.pem"],
+        &["--grace", "-1"],
+        &["--grace", "soon"],
+    ] {
+        assert_usage_error("https_hello", args);
+    }
+    // A certificate that cannot be read is a runtime error, readable.
+    let out = run(
+        "https_hello",
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--cert",
+            "/nonexistent/c.pem",
+            "--key",
+            "/nonexistent/k.pem",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+    assert!(!stderr.contains("Custom {"), "stderr: {stderr}");
+}
+
+/// Reads `tls` to the end; a close without `close_notify` after the response is fine.
+#[cfg(feature = "tls")]
+fn read_all(tls: &mut sprout::net::tls::TlsStream) -> String {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if !got.is_empty() => {
+                eprintln!("after {} bytes: {e}", got.len());
+                break;
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// `https_hello` serves a client that offers only `http/1.0` in ALPN (it negotiates it), and
+/// `curl --http1.0 --cacert` when curl is installed; then `SIGTERM` stops it with exit 0
+/// and the generated certificate's directory is gone.
+#[cfg(feature = "tls")]
+#[test]
+fn https_hello_serves_http_1_0_over_alpn_and_stops_gracefully_on_sigterm() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use sprout::net::tls::rustls::pki_types::pem::PemObject;
+    use sprout::net::tls::rustls::pki_types::CertificateDer;
+    use sprout::net::tls::{rustls, TlsStream};
+
+    let (mut server, addr, cert) = tls_support::spawn_https_hello(&["--grace", "5"], true);
+    let cert = std::path::PathBuf::from(cert.expect("a generated certificate"));
+    let dir = cert
+        .parent()
+        .expect("the certificate's directory")
+        .to_owned();
+    assert!(cert.is_file(), "{} exists while serving", cert.display());
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&cert).expect("read the certificate"))
+        .expect("trust it");
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.0".to_vec()];
+    let mut tls = TlsStream::connect(("localhost", addr.port()), Arc::new(config))
+        .expect("an HTTP/1.0 ALPN client is accepted");
+    assert_eq!(tls.alpn_protocol().as_deref(), Some(&b"http/1.0"[..]));
+    tls.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let reply = read_all(&mut tls);
+    assert!(reply.starts_with("HTTP/1."), "a response: {reply:?}");
+    assert!(reply.contains(" 200 "), "200: {reply:?}");
+    assert!(reply.ends_with("Hello, World!"), "the body: {reply:?}");
+    drop(tls);
+
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let url = format!("https://localhost:{}/json", addr.port());
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--http1.0", "--cacert"])
+            .arg(&cert)
+            .arg(&url)
+            .output()
+            .expect("run curl");
+        assert!(
+            out.status.success(),
+            "curl --http1.0: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            r#"{"message":"Hello, World!"}"#
+        );
+    } else {
+        eprintln!("curl is not installed: only the rustls client was tried");
+    }
+
+    let pid = server.pid() as libc::pid_t;
+    // SAFETY: signalling our own child, still unreaped (the guard owns it).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "https_hello stops after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a graceful stop, not death by SIGTERM"
+    );
+    assert!(
+        !dir.exists(),
+        "{} is removed when https_hello stops",
+        dir.display()
+    );
 }
 
 #[cfg(feature = "monkey")]
