@@ -78,7 +78,7 @@ impl Args {
         match v.parse::<T>() {
             Ok(n) if n >= min && n <= max => n,
             _ => self.fail(format_args!(
-                "{flag} needs a whole number from {min} to {max}, not {v:?}"
+                "bad {flag} value {v:?} (expected a whole number from {min} to {max})"
             )),
         }
     }
@@ -90,7 +90,7 @@ impl Args {
         match v.parse::<f64>() {
             Ok(s) if (0.0..=max_secs).contains(&s) => Duration::from_secs_f64(s),
             _ => self.fail(format_args!(
-                "{flag} needs a number of seconds from 0 to {max_secs}, not {v:?}"
+                "bad {flag} value {v:?} (expected seconds from 0 to {max_secs})"
             )),
         }
     }
