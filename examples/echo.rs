@@ -22,6 +22,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -33,35 +34,36 @@ const BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// Longest delay between two accept attempts while they fail.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-fn main() -> io::Result<()> {
+#[path = "support/args.rs"]
+mod args;
+
+const USAGE: &str = "echo [--addr HOST:PORT] [--threads N]";
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:7788");
     let mut threads = 1usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    let mut args = args::Args::new("echo", USAGE);
+    while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs a value"),
-            "--threads" => {
-                threads = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .expect("--threads needs a positive number")
-            }
-            other => {
-                eprintln!(
-                    "usage: echo [--addr HOST:PORT] [--threads N]  (unknown argument {other:?})"
-                );
-                std::process::exit(2);
-            }
+            "--addr" => addr = args.value(&arg),
+            "--threads" => threads = args.number(&arg, 1, 1024),
+            other => args.unknown(other),
         }
     }
 
     if threads == 1 {
-        let listener = TcpListener::bind(&addr)?;
+        let listener =
+            TcpListener::bind(&addr).map_err(args::context(format!("cannot bind {addr}")))?;
         announce(listener.local_addr()?)?;
         serve(listener)
     } else {
-        sprout::net::serve_reuse_port(threads, &addr, announce, serve)
+        sprout::net::serve_reuse_port(threads, &addr, announce, serve).map_err(args::context(
+            format!("serving {addr} on {threads} threads"),
+        ))
     }
 }
 

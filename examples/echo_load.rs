@@ -37,34 +37,33 @@ fn parse_args() -> Args {
         size: 64,
         secs: 5,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-        let number = || {
-            value
-                .parse::<u64>()
-                .unwrap_or_else(|_| usage(&format!("{flag} needs a number")))
-        };
+    let mut args = args::Args::new("echo_load", USAGE);
+    while let Some(flag) = args.next_arg() {
         match flag.as_str() {
-            "--addr" => a.addr = value.clone(),
-            "--conns" => a.conns = number() as usize,
-            "--size" => a.size = number() as usize,
-            "--secs" => a.secs = number(),
-            other => usage(&format!("unknown argument {other:?}")),
+            "--addr" => a.addr = args.value(&flag),
+            "--conns" => a.conns = args.number(&flag, 1, MAX_CONNS),
+            "--size" => a.size = args.number(&flag, 1, MAX_SIZE),
+            "--secs" => a.secs = args.number(&flag, 0, MAX_SECS),
+            other => args.unknown(other),
         }
-    }
-    if a.conns == 0 || a.size == 0 {
-        usage("--conns and --size must be positive");
     }
     a
 }
 
+const USAGE: &str = "echo_load [--addr HOST:PORT] [--conns N] [--size BYTES] [--secs S]";
+/// The most client connections.
+const MAX_CONNS: usize = 1_000_000;
+/// The largest message, in bytes (16 MiB).
+const MAX_SIZE: usize = 16 << 20;
+/// The longest run, in seconds (a day).
+const MAX_SECS: u64 = 86_400;
+
 fn usage(why: &str) -> ! {
-    eprintln!("usage: echo_load [--addr HOST:PORT] [--conns N] [--size BYTES] [--secs S]: {why}");
-    std::process::exit(2);
+    args::Args::new("echo_load", USAGE).fail(why)
 }
+
+#[path = "support/args.rs"]
+mod args;
 
 /// What one client connection measured.
 struct Outcome {

@@ -15,25 +15,31 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
 use std::time::Duration;
 
-fn main() -> io::Result<()> {
+#[path = "support/args.rs"]
+mod args;
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     // First: only sockets created after this are cooperative.
     sprout::monkey::patch_all();
 
     let mut addr = String::from("127.0.0.1:7788");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    let mut args = args::Args::new("echo_std", "echo_std [--addr HOST:PORT]");
+    while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs a value"),
-            other => {
-                eprintln!("usage: echo_std [--addr HOST:PORT]  (unknown argument {other:?})");
-                std::process::exit(2);
-            }
+            "--addr" => addr = args.value(&arg),
+            other => args.unknown(other),
         }
     }
 
-    let listener = TcpListener::bind(&addr)?;
+    let listener =
+        TcpListener::bind(&addr).map_err(args::context(format!("cannot bind {addr}")))?;
     println!("listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
 

@@ -15,21 +15,26 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::process::ExitCode;
 use std::rc::Rc;
 
 use sprout::net::{TcpListener, TcpStream};
 use sprout::JoinHandle;
 
-fn main() -> io::Result<()> {
+#[path = "support/args.rs"]
+mod args;
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:7789");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    let mut args = args::Args::new("fork_echo", "fork_echo [--addr HOST:PORT]");
+    while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs a value"),
-            other => {
-                eprintln!("usage: fork_echo [--addr HOST:PORT]  (unknown argument {other:?})");
-                std::process::exit(2);
-            }
+            "--addr" => addr = args.value(&arg),
+            other => args.unknown(other),
         }
     }
     // The reaper greenlets by child pid: a forked child inherits them (every greenlet of the

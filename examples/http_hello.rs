@@ -35,51 +35,38 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use sprout::net::http::{LogFormat, Request, Response, Server};
 use sprout::net::prefork::Workers;
 use sprout::net::TcpListener;
 
-fn main() -> io::Result<()> {
+#[path = "support/args.rs"]
+mod args;
+
+const USAGE: &str =
+    "http_hello [--addr HOST:PORT] [--threads N] [--workers N] [--grace SECS] [--access-log]";
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:8080");
     let mut threads = 1usize;
     let mut workers = 0usize;
     let mut grace = Duration::from_secs(10);
     let mut access_log = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    let mut args = args::Args::new("http_hello", USAGE);
+    while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs a value"),
-            "--threads" => {
-                threads = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .expect("--threads needs a positive number")
-            }
-            "--workers" => {
-                workers = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .expect("--workers needs a positive number")
-            }
-            "--grace" => {
-                grace = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .map(Duration::from_secs_f64)
-                    .expect("--grace needs a number of seconds")
-            }
+            "--addr" => addr = args.value(&arg),
+            "--threads" => threads = args.number(&arg, 1, 1024),
+            "--workers" => workers = args.number(&arg, 1, 1024),
+            "--grace" => grace = args.seconds(&arg, 86_400.0),
             "--access-log" => access_log = true,
-            other => {
-                eprintln!(
-                    "usage: http_hello [--addr HOST:PORT] [--threads N] [--workers N] \
-                     [--grace SECS] [--access-log]  (unknown argument {other:?})"
-                );
-                std::process::exit(2);
-            }
+            other => args.unknown(other),
         }
     }
 
@@ -92,7 +79,8 @@ fn main() -> io::Result<()> {
         }
     };
     if workers > 0 {
-        let listener = std::net::TcpListener::bind(&addr)?;
+        let listener = std::net::TcpListener::bind(&addr)
+            .map_err(args::context(format!("cannot bind {addr}")))?;
         announce(listener.local_addr()?)?;
         return Workers::new(workers)
             .threads(threads)
@@ -104,7 +92,9 @@ fn main() -> io::Result<()> {
             });
     }
     if threads == 1 {
-        let server = builder().bind(&addr, hello)?;
+        let server = builder()
+            .bind(&addr, hello)
+            .map_err(args::context(format!("cannot bind {addr}")))?;
         announce(server.local_addr())?;
         server.serve_until_signal(grace)
     } else {
@@ -113,6 +103,9 @@ fn main() -> io::Result<()> {
                 .listener(listener, hello)?
                 .serve_until_signal(grace)
         })
+        .map_err(args::context(format!(
+            "serving {addr} on {threads} threads"
+        )))
     }
 }
 

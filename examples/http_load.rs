@@ -257,38 +257,38 @@ fn parse_args() -> Args {
         pipeline: 1,
         path: String::from("/"),
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-        let number = || {
-            value
-                .parse::<u64>()
-                .unwrap_or_else(|_| usage(&format!("{flag} needs a number")))
-        };
+    let mut args = args::Args::new("http_load", USAGE);
+    while let Some(flag) = args.next_arg() {
         match flag.as_str() {
-            "--addr" => a.addr = value.clone(),
-            "--conns" => a.conns = number() as usize,
-            "--secs" => a.secs = number(),
-            "--pipeline" => a.pipeline = number() as usize,
-            "--path" => a.path = value.clone(),
-            other => usage(&format!("unknown argument {other:?}")),
+            "--addr" => a.addr = args.value(&flag),
+            "--conns" => a.conns = args.number(&flag, 1, MAX_CONNS),
+            "--secs" => a.secs = args.number(&flag, 0, MAX_SECS),
+            "--pipeline" => a.pipeline = args.number(&flag, 1, MAX_PIPELINE),
+            "--path" => a.path = args.value(&flag),
+            other => args.unknown(other),
         }
     }
-    if a.conns == 0 || a.pipeline == 0 || !a.path.starts_with('/') {
-        usage("--conns and --pipeline must be positive, --path must start with /");
+    if !a.path.starts_with('/') {
+        args.fail(format_args!("--path must start with /, not {:?}", a.path));
     }
     a
 }
 
+const USAGE: &str =
+    "http_load [--addr HOST:PORT] [--conns N] [--secs S] [--pipeline N] [--path /P]";
+/// The most client connections.
+const MAX_CONNS: usize = 1_000_000;
+/// The most requests per write.
+const MAX_PIPELINE: usize = 10_000;
+/// The longest run, in seconds (a day).
+const MAX_SECS: u64 = 86_400;
+
 fn usage(why: &str) -> ! {
-    eprintln!(
-        "usage: http_load [--addr HOST:PORT] [--conns N] [--secs S] [--pipeline N] \
-         [--path /P]: {why}"
-    );
-    std::process::exit(2);
+    args::Args::new("http_load", USAGE).fail(why)
 }
+
+#[path = "support/args.rs"]
+mod args;
 
 fn main() {
     let args = parse_args();

@@ -18,33 +18,44 @@
 //!
 //! verifies it. Routes: `/` answers `Hello, World!`, `/json` answers
 //! `{"message":"Hello, World!"}`, `/echo` answers the request body (any length or
-//! chunked), anything else 404. ALPN offers `http/1.1`.
+//! chunked), anything else 404. ALPN offers `http/1.1` and `http/1.0`.
+//!
+//! `SIGTERM` or `SIGINT` stops the server gracefully, as in `http_hello`: it stops accepting,
+//! lets requests in flight finish for up to `--grace SECS` (default 10), removes the
+//! directory of the certificate it generated, and exits 0.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
 use sprout::net::http::{Request, Response, Server};
 use sprout::net::tls::rustls;
 use sprout::net::tls::rustls::pki_types::pem::PemObject;
 use sprout::net::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-fn main() -> io::Result<()> {
+#[path = "support/args.rs"]
+mod args;
+
+const USAGE: &str = "https_hello [--addr HOST:PORT] [--cert CERT.pem --key KEY.pem] [--grace SECS]";
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:8443");
     let mut cert: Option<PathBuf> = None;
     let mut key: Option<PathBuf> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    let mut grace = Duration::from_secs(10);
+    let mut args = args::Args::new("https_hello", USAGE);
+    while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs a value"),
-            "--cert" => cert = Some(args.next().expect("--cert needs a path").into()),
-            "--key" => key = Some(args.next().expect("--key needs a path").into()),
-            other => {
-                eprintln!(
-                    "usage: https_hello [--addr HOST:PORT] [--cert CERT.pem --key KEY.pem]  \
-                     (unknown argument {other:?})"
-                );
-                std::process::exit(2);
-            }
+            "--addr" => addr = args.value(&arg),
+            "--cert" => cert = Some(args.value(&arg).into()),
+            "--key" => key = Some(args.value(&arg).into()),
+            "--grace" => grace = args.seconds(&arg, 86_400.0),
+            other => args.unknown(other),
         }
     }
 
@@ -57,23 +68,27 @@ fn main() -> io::Result<()> {
             let (chain, key, path) = self_signed()?;
             (chain, key, Some(path))
         }
-        _ => {
-            eprintln!("https_hello: give both --cert and --key, or neither");
-            std::process::exit(2);
-        }
+        _ => args.fail("give both --cert and --key, or neither"),
     };
     let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, private_key)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        .map_err(|e| {
+            let why = format!("cannot use the certificate and key: {e}");
+            io::Error::new(io::ErrorKind::InvalidInput, why)
+        })?;
 
-    let server = Server::builder().tls(config).bind(&addr, hello)?;
+    let server = Server::builder()
+        .tls(config)
+        .bind(&addr, hello)
+        .map_err(args::context(format!("cannot bind {addr}")))?;
     println!("listening on {}", server.local_addr());
-    if let Some(path) = written {
-        println!("certificate in {}", path.display());
+    if let Some(written) = &written {
+        println!("certificate in {}", written.path.display());
     }
     io::stdout().flush()?;
-    server.serve_forever()
+    server.serve_until_signal(grace)
+    // `written` drops here: the generated certificate's directory is removed.
 }
 
 /// Reads a PEM certificate chain and private key.
@@ -102,22 +117,46 @@ fn load(
     Ok((chain, private_key))
 }
 
+/// The generated certificate's file, in a directory of its own that is removed on drop
+/// (when the server has stopped, or when starting it failed).
+struct Written {
+    /// The certificate file (PEM).
+    path: PathBuf,
+    /// Its directory, made for it.
+    dir: PathBuf,
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!("https_hello: cannot remove {}: {e}", self.dir.display());
+        }
+    }
+}
+
 /// Makes a self-signed certificate for `localhost` and writes it to a new file (returned).
 type SelfSigned = (
     Vec<CertificateDer<'static>>,
     PrivateKeyDer<'static>,
-    PathBuf,
+    Written,
 );
 
 fn self_signed() -> io::Result<SelfSigned> {
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     let certified = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
     let dir = std::env::temp_dir().join(format!("sprout-https-hello-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("cert.pem");
-    std::fs::write(&path, certified.cert.pem())?;
+    std::fs::create_dir_all(&dir)
+        .map_err(args::context(format!("cannot create {}", dir.display())))?;
+    let written = Written {
+        path: dir.join("cert.pem"),
+        dir,
+    };
+    std::fs::write(&written.path, certified.cert.pem()).map_err(args::context(format!(
+        "cannot write {}",
+        written.path.display()
+    )))?;
     let key = PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
-    Ok((vec![certified.cert.der().clone()], key, path))
+    Ok((vec![certified.cert.der().clone()], key, written))
 }
 
 fn hello(req: &mut Request<'_>) -> Response {

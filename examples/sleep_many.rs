@@ -16,7 +16,7 @@ fn main() {
     let nap = Duration::from_secs(secs);
     let rss_before = status_field("VmRSS:");
     let start = Instant::now();
-    let mut handles = Vec::with_capacity(count);
+    let mut handles = Vec::with_capacity(count.min(1 << 20));
     for i in 0..count {
         match sprout::Builder::new().spawn(move || sprout::sleep(nap)) {
             Ok(h) => handles.push(h),
@@ -61,27 +61,23 @@ fn maps_lines() -> usize {
         .unwrap_or(0)
 }
 
+#[path = "support/args.rs"]
+mod args;
+
+/// The most greenlets asked for (each one needs a stack; see `sprout::stack`).
+const MAX_COUNT: usize = 100_000_000;
+/// The longest nap, in seconds (a year).
+const MAX_SECS: u64 = 365 * 86_400;
+
 fn parse_args() -> (usize, u64) {
-    let mut args = std::env::args().skip(1);
+    let mut args = args::Args::new("sleep_many", "sleep_many [--count N] [--secs S]");
     let (mut count, mut secs) = (10_000, 1);
-    while let Some(a) = args.next() {
-        let v = match a.as_str() {
-            "--count" | "--secs" => args.next().unwrap_or_default(),
-            other => usage(&format!("unknown argument {other:?}")),
-        };
-        let n: u64 = v
-            .parse()
-            .unwrap_or_else(|_| usage(&format!("bad {a} value {v:?}")));
-        if a == "--count" {
-            count = n as usize;
-        } else {
-            secs = n;
+    while let Some(a) = args.next_arg() {
+        match a.as_str() {
+            "--count" => count = args.number(&a, 0, MAX_COUNT),
+            "--secs" => secs = args.number(&a, 0, MAX_SECS),
+            other => args.unknown(other),
         }
     }
     (count, secs)
-}
-
-fn usage(msg: &str) -> ! {
-    eprintln!("sleep_many: {msg}\nusage: sleep_many [--count N] [--secs S]");
-    std::process::exit(2)
 }

@@ -17,31 +17,36 @@
 
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Write};
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use sprout::process::{Command, Stdio};
 
-fn main() -> io::Result<()> {
+#[path = "support/args.rs"]
+mod args;
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     let mut timeout = Duration::from_secs(10);
-    let mut args = std::env::args().skip(1);
+    let mut args = args::Args::new(
+        "subprocess",
+        "subprocess [--timeout SECS] -- COMMAND [ARGS...]",
+    );
     let mut command = Vec::new();
-    while let Some(arg) = args.next() {
+    while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--timeout" => {
-                timeout = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .map(Duration::from_secs_f64)
-                    .expect("--timeout needs a number of seconds")
-            }
-            "--" => command.extend(args.by_ref()),
+            "--timeout" => timeout = args.seconds(&arg, 1e9),
+            "--" => command.extend(args.remaining()),
+            other if other.starts_with('-') && command.is_empty() => args.unknown(other),
             other => command.push(other.to_owned()),
         }
     }
     if command.is_empty() {
-        eprintln!("usage: subprocess [--timeout SECS] -- COMMAND [ARGS...]");
-        std::process::exit(2);
+        args.fail("no command given");
     }
 
     let ticks = Rc::new(Cell::new(0u64));

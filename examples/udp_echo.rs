@@ -12,22 +12,28 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
 use sprout::net::{DatagramServer, UdpSocket};
 
-fn main() -> io::Result<()> {
+#[path = "support/args.rs"]
+mod args;
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:9000");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    let mut args = args::Args::new("udp_echo", "udp_echo [--addr HOST:PORT]");
+    while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs a value"),
-            other => {
-                eprintln!("usage: udp_echo [--addr HOST:PORT]  (unknown argument {other:?})");
-                std::process::exit(2);
-            }
+            "--addr" => addr = args.value(&arg),
+            other => args.unknown(other),
         }
     }
-    let server = DatagramServer::bind(&addr, echo)?;
+    let server =
+        DatagramServer::bind(&addr, echo).map_err(args::context(format!("cannot bind {addr}")))?;
     println!("listening on {}", server.local_addr());
     io::stdout().flush()?;
     server.serve_forever()

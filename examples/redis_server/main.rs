@@ -47,6 +47,7 @@ use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -70,7 +71,20 @@ const KEEP_BUFFER: usize = 1024 * 1024;
 /// How often a parked `BLPOP` checks whether its client hung up.
 const BLOCKED_CHECK: Duration = Duration::from_millis(250);
 
-fn main() -> io::Result<()> {
+#[path = "../support/args.rs"]
+mod args;
+
+const USAGE: &str = "redis_server [--addr HOST:PORT] [--proto-max-bulk-len BYTES] \
+                     [--client-output-limit BYTES] [--write-timeout SECS]";
+
+/// The longest `--write-timeout`, in seconds (a year).
+const MAX_WRITE_TIMEOUT: f64 = 365.0 * 86_400.0;
+
+fn main() -> ExitCode {
+    args::exit_code(run())
+}
+
+fn run() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:6380");
     let mut max_bulk = 512 * 1024 * 1024;
     let mut output_limit = 32 * 1024 * 1024;
@@ -89,14 +103,20 @@ fn main() -> io::Result<()> {
                 write_timeout = value()
                     .parse()
                     .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .unwrap_or_else(|| usage("--write-timeout needs a positive number"))
+                    .filter(|s: &f64| *s > 0.0 && *s <= MAX_WRITE_TIMEOUT)
+                    .unwrap_or_else(|| {
+                        usage(&format!(
+                            "--write-timeout needs a positive number of seconds up to \
+                             {MAX_WRITE_TIMEOUT}"
+                        ))
+                    })
             }
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
 
-    let listener = TcpListener::bind(&addr)?;
+    let listener =
+        TcpListener::bind(&addr).map_err(args::context(format!("cannot bind {addr}")))?;
     let local = listener.local_addr()?;
     println!("listening on {local}");
     io::stdout().flush()?;
@@ -138,11 +158,7 @@ fn main() -> io::Result<()> {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!(
-        "usage: redis_server [--addr HOST:PORT] [--proto-max-bulk-len BYTES] \
-         [--client-output-limit BYTES] [--write-timeout SECS]  ({problem})"
-    );
-    std::process::exit(2);
+    args::Args::new("redis_server", USAGE).fail(problem)
 }
 
 fn number(flag: &str, v: &str) -> usize {

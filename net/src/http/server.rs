@@ -268,11 +268,12 @@ impl Builder {
     /// greenlet, bounded by the header timeout, before its first request; a client that
     /// fails it (plain HTTP, a stall, an alert) is closed without an answer. SNI is
     /// `config`'s (its certificate resolver); when `config` sets no ALPN protocols,
-    /// `http/1.1` is offered.
+    /// `http/1.1` and `http/1.0` are offered (in that order of preference), so that an
+    /// HTTP/1.0 client that uses ALPN is not refused.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, mut config: rustls::ServerConfig) -> Builder {
         if config.alpn_protocols.is_empty() {
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
         }
         self.tls = Some(std::sync::Arc::new(config));
         self
