@@ -26,7 +26,19 @@ impl ChildGuard {
 }
 
 impl Drop for ChildGuard {
+    /// `SIGTERM` first, so an example that stops gracefully cleans up after itself
+    /// (`https_hello` removes its certificate directory); `SIGKILL` if it is still running
+    /// after a second.
     fn drop(&mut self) {
+        // SAFETY: kill takes no pointers; the pid is our own child, not yet waited for.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while std::time::Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

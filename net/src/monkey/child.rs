@@ -140,7 +140,9 @@ pub unsafe extern "C" fn wait4(
     usage: *mut rusage,
 ) -> pid_t {
     // SAFETY: forwarded, with the caller's arguments.
-    wait_pid_with(pid, options, |o| unsafe { real::wait4(pid, status, o, usage) })
+    wait_pid_with(pid, options, |o| unsafe {
+        real::wait4(pid, status, o, usage)
+    })
 }
 
 /// Hook for `waitid`: `P_PID` (through a pidfd of its own) and `P_PIDFD` park.
