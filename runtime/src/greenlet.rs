@@ -822,12 +822,18 @@ impl Greenlet {
         } else if std::ptr::eq(cur, &*self.0) {
             return Err(SwitchError::ToSelf);
         } else if state == State::Running && !self.0.is_main {
-            // Not the current one, yet running: parked on the hub (see `park_on_hub`), its
-            // driver waiting for it.
-            return Err(SwitchError::Running);
+            return Err(parked_target());
         }
         Ok(cur)
     }
+}
+
+/// Not the current greenlet, yet running: parked on the hub (see `park_on_hub`), its driver
+/// waiting for it. Out of line, off the switch path.
+#[cold]
+#[inline(never)]
+fn parked_target() -> SwitchError {
+    SwitchError::Running
 }
 
 impl fmt::Debug for Greenlet {
@@ -912,8 +918,7 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
                     // stays in its suspended frame until it is resumed; fields are `Copy`.
                     let (next, m) = unsafe { ((*req).to, (*req).msg) };
                     if next.is_null() {
-                        crate::hub::park_driver();
-                        return drive(to, PARK_DONE);
+                        return park_then_drive(to);
                     }
                     // SAFETY: see `Request::to`.
                     if unsafe { (*next).is_main } {
@@ -945,6 +950,15 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
     unsafe { sus.suspend(&raw const req) }
 }
 
+/// `transfer`'s fast path met a park request (`park_on_hub`): park the hub greenlet this
+/// driver runs on, then drive `to` on from there. Out of line, off the switch path.
+#[cold]
+#[inline(never)]
+fn park_then_drive(to: &Greenlet) -> Msg {
+    crate::hub::park_driver();
+    drive(to, PARK_DONE)
+}
+
 /// The driver: runs on the main greenlet's stack, resuming greenlets until one switches back
 /// to main (or finishes with main as its parent). Returns what main receives.
 ///
@@ -961,6 +975,10 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
     release_in_flight();
     let mut keep: Greenlet = first.clone();
     let mut hold: Option<Greenlet> = None;
+    // Whether an explicit greenlet parked on the hub during this drive (only then can a kill
+    // of the driving hub greenlet have been raised in it): keeps the check off the plain
+    // switch path.
+    let mut parked = msg.0 == PARK_DONE.0;
     loop {
         let target: *const Inner = Rc::as_ptr(&keep.0);
         // SAFETY: `keep` owns a handle to `target` for this whole iteration.
@@ -971,7 +989,9 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
             }
             // A kill of the driving hub greenlet that arrived while an explicit greenlet was
             // parked was raised in that greenlet (it unwound first); carry on unwinding here.
-            crate::hub::reraise_kill_in_driver();
+            if parked {
+                crate::hub::reraise_kill_in_driver();
+            }
             return msg;
         }
         if t.state.get() == State::Dead {
@@ -992,6 +1012,7 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
                     // the same greenlet.
                     crate::hub::park_driver();
                     msg = PARK_DONE;
+                    parked = true;
                     continue;
                 }
                 msg = m;
