@@ -389,7 +389,9 @@ impl Msg {
 /// What a greenlet suspends to the driver with: "switch to this greenlet, with this".
 struct Request {
     /// The target. INVARIANT: alive until the driver takes its own reference, because the
-    /// requesting greenlet holds a handle to it (it is borrowed by the suspended `switch`).
+    /// requesting greenlet holds a handle to it (it is borrowed by the suspended `switch`);
+    /// for a park request ([`PARK_REQUEST`]) it is the requester itself, which the driver
+    /// holds while it runs.
     to: *const Inner,
     /// What the target receives.
     msg: Msg,
@@ -489,6 +491,13 @@ pub(crate) fn current_explicit_id() -> Option<u64> {
 /// `park_on_hub` receives it, and nobody else can switch to a parked greenlet).
 const PARK_DONE: Msg = Msg(2);
 
+/// What a greenlet parking on the hub suspends to its driver with, as a request to switch
+/// to itself (`park_on_hub`); only the driver reads it. Keeping the request an ordinary
+/// `Request` keeps the park check off the switch path (`transfer`'s fast path sends every
+/// request that is not for main to `drive`, which looks for it). Not a valid value pointer
+/// (nothing lives at address 4) nor a boxed one (even).
+const PARK_REQUEST: Msg = Msg(4);
+
 /// Parks the running explicit greenlet on the hub (a `sleep`, a socket wait, a join called
 /// inside it). It suspends to its driver with a park request; the driver, on the stack of
 /// the hub greenlet (or root) that drives it, parks *that* hub greenlet, whose park epoch
@@ -513,8 +522,8 @@ pub(crate) fn park_on_hub() {
     let g = unsafe { &*cur };
     let sus = g.suspender.get().expect("running greenlet has a suspender");
     let req = Request {
-        to: std::ptr::null(),
-        msg: PARK_DONE,
+        to: cur,
+        msg: PARK_REQUEST,
     };
     // SAFETY: `g` is the running greenlet and we are on its stack (CURRENT is non-null only
     // while the driver resumes it); `req` stays in this frame until the driver has read it.
@@ -917,9 +926,6 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
                     // SAFETY: the greenlet suspended with a pointer to its own `Request`, which
                     // stays in its suspended frame until it is resumed; fields are `Copy`.
                     let (next, m) = unsafe { ((*req).to, (*req).msg) };
-                    if next.is_null() {
-                        return park_then_drive(to);
-                    }
                     // SAFETY: see `Request::to`.
                     if unsafe { (*next).is_main } {
                         m
@@ -950,15 +956,6 @@ fn transfer(cur: *const Inner, to: &Greenlet, msg: Msg) -> Msg {
     unsafe { sus.suspend(&raw const req) }
 }
 
-/// `transfer`'s fast path met a park request (`park_on_hub`): park the hub greenlet this
-/// driver runs on, then drive `to` on from there. Out of line, off the switch path.
-#[cold]
-#[inline(never)]
-fn park_then_drive(to: &Greenlet) -> Msg {
-    crate::hub::park_driver();
-    drive(to, PARK_DONE)
-}
-
 /// The driver: runs on the main greenlet's stack, resuming greenlets until one switches back
 /// to main (or finishes with main as its parent). Returns what main receives.
 ///
@@ -978,7 +975,13 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
     // Whether an explicit greenlet parked on the hub during this drive (only then can a kill
     // of the driving hub greenlet have been raised in it): keeps the check off the plain
     // switch path.
-    let mut parked = msg.0 == PARK_DONE.0;
+    let mut parked = false;
+    if msg.0 == PARK_REQUEST.0 {
+        // From `transfer`'s fast path: `first` asked to park (see `park_on_hub`).
+        crate::hub::park_driver();
+        msg = PARK_DONE;
+        parked = true;
+    }
     loop {
         let target: *const Inner = Rc::as_ptr(&keep.0);
         // SAFETY: `keep` owns a handle to `target` for this whole iteration.
@@ -1007,9 +1010,9 @@ fn drive(first: &Greenlet, mut msg: Msg) -> Msg {
                 // SAFETY: the greenlet suspended with a pointer to its own `Request`, which
                 // stays in its suspended frame until it is resumed; both fields are `Copy`.
                 let (to, m) = unsafe { ((*req).to, (*req).msg) };
-                if to.is_null() {
-                    // A park request: park the hub greenlet this driver runs on, then resume
-                    // the same greenlet.
+                if m.0 == PARK_REQUEST.0 {
+                    // A park request (`to` is the requester itself): park the hub greenlet
+                    // this driver runs on, then resume the same greenlet.
                     crate::hub::park_driver();
                     msg = PARK_DONE;
                     parked = true;
