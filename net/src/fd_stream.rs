@@ -44,7 +44,7 @@ impl FdStream {
     ///
     /// The OS error of `fcntl(2)` setting `O_NONBLOCK` (`EBADF` for a closed fd); an error of
     /// `epoll_ctl(2)` registering it: `EPERM` for an fd epoll cannot watch, such as a regular file
-    /// or a directory (use plain file I/O, or [`spawn_blocking`](sprout_runtime::spawn_blocking),
+    /// or a directory (use plain file I/O, or `sprout::spawn_blocking`,
     /// for those),
     /// `ENOMEM`/`ENOSPC`. On error the fd is closed (it was moved in).
     pub fn new(fd: OwnedFd) -> io::Result<FdStream> {

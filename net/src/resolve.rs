@@ -3,7 +3,7 @@
 //! `getaddrinfo` blocks its thread for as long as the resolver takes (seconds, for a slow or
 //! unreachable DNS server), and glibc's internal sockets never reach sprout's reactor. So
 //! [`ToSocketAddrs`] resolves numeric addresses in place and hands host names to the thread
-//! pool's resolver lane ([`spawn_resolver`](sprout_runtime::threadpool::spawn_resolver)): the
+//! pool's resolver lane (`sprout::threadpool::spawn_resolver`): the
 //! calling greenlet parks, the hub keeps serving the others (gevent's thread-pool resolver).
 //! The lane has threads of its own (8 by default), so a lookup never queues behind long jobs
 //! that fill the main pool; at most that many lookups run at once, the rest queue in order.

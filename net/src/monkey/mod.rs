@@ -80,9 +80,9 @@
 //! # Cancellation
 //!
 //! A hook never unwinds (it sits below an `extern "C"` frame that std calls as nounwind;
-//! unwinding there aborts the process), so a kill ([`JoinHandle::kill`]) or an expired
-//! `Timeout` scope ([`Timeout`], [`with_timeout`]) that reaches a greenlet inside a hooked
-//! call becomes an error, and this contract keeps libraries from misusing what is left:
+//! unwinding there aborts the process), so a kill (`sprout::JoinHandle::kill`) or an expired
+//! `Timeout` scope (`sprout::Timeout`, `sprout::with_timeout`) that reaches a greenlet
+//! inside a hooked call becomes an error, and this contract keeps libraries from misusing what is left:
 //!
 //! - **The errno is `ECONNABORTED`** (std's `ErrorKind::ConnectionAborted`). Typical code
 //!   treats it as fatal for the connection: pools discard the connection (r2d2's
@@ -119,10 +119,6 @@
 //! parked in a hook when its thread exits is leaked, never unwound. `errno` is read right
 //! after each real call and set exactly as libc would, and a greenlet never changes thread,
 //! so the thread's `errno` location is stable across a park.
-//!
-//! [`JoinHandle::kill`]: sprout_runtime::JoinHandle::kill
-//! [`Timeout`]: sprout_runtime::Timeout
-//! [`with_timeout`]: sprout_runtime::with_timeout
 //!
 //! # Futex waits: locks, condition variables, channels
 //!
