@@ -17,14 +17,7 @@ fn sleep_many_runs_on_one_thread_and_prints_one_line() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    let fields: Vec<(&str, u64)> = text
-        .trim()
-        .split(' ')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').expect("key=value");
-            (k, v.parse().expect("integer value"))
-        })
-        .collect();
+    let fields = support::int_fields(&text);
     let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         keys,

@@ -17,14 +17,7 @@ fn sleep_many_reports_maps_and_honours_secs() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let fields: Vec<(&str, u64)> = text
-        .trim()
-        .split(' ')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').expect("key=value");
-            (k, v.parse().expect("integer value"))
-        })
-        .collect();
+    let fields = support::int_fields(&text);
     let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         keys,

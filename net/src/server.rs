@@ -261,7 +261,7 @@ impl<L: Listener> StreamServer<L> {
     ///
     /// # Errors
     ///
-    /// the server was stopped, or no greenlet could be spawned.
+    /// The server was stopped, or no greenlet could be spawned.
     pub fn start(&self) -> io::Result<()> {
         match self.inner.state.get() {
             State::Ready => {}

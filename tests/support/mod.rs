@@ -297,3 +297,15 @@ where
     done.set(true);
     sampler.join().unwrap()
 }
+
+/// The `key=value` fields of an example's one-line report (`count=N wall_ms=W ...`), in
+/// order, with integer values; panics on anything else.
+pub fn int_fields(line: &str) -> Vec<(&str, u64)> {
+    line.trim()
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k, v.parse().expect("integer value"))
+        })
+        .collect()
+}
