@@ -2,7 +2,6 @@
 //! greenlet (gevent's `gevent.server.DatagramServer`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -10,8 +9,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use sprout_runtime::sync::{Event, Pool};
-use sprout_runtime::{JoinHandle, WaitList};
+use sprout_runtime::JoinHandle;
 
+use crate::handlers::Handlers;
 use crate::resolve::ToSocketAddrs;
 use crate::udp::UdpSocket;
 
@@ -51,11 +51,8 @@ struct Inner {
     state: Cell<State>,
     /// The receive loop's greenlet while it runs; taken (and killed) by `stop`.
     receiver: RefCell<Option<JoinHandle<()>>>,
-    /// Live handler greenlets by greenlet id: inserted by the receive loop, removed by each
-    /// handler's guard when it ends, drained by `stop`.
-    handlers: RefCell<HashMap<u64, JoinHandle<()>>>,
-    /// Notified whenever a handler greenlet ends (`stop` waits on it).
-    done: WaitList,
+    /// Live handler greenlets: spawned by the receive loop, drained by `stop`.
+    handlers: Rc<Handlers>,
     /// Set when the server has stopped; `serve_forever` waits on it.
     stopped: Event,
 }
@@ -116,22 +113,6 @@ impl Clone for DatagramServer {
     }
 }
 
-/// Removes a handler from its server when its greenlet ends, however it ends.
-struct HandlerGuard {
-    /// The server.
-    inner: Rc<Inner>,
-    /// The handler greenlet's id.
-    id: u64,
-}
-
-impl Drop for HandlerGuard {
-    fn drop(&mut self) {
-        let handle = self.inner.handlers.borrow_mut().remove(&self.id);
-        drop(handle);
-        self.inner.done.notify_all();
-    }
-}
-
 impl DatagramServer {
     /// Binds a UDP socket to `addr` and makes a server calling `handler` for every datagram.
     /// It does not receive until started.
@@ -163,8 +144,7 @@ impl DatagramServer {
                 pool: RefCell::new(None),
                 state: Cell::new(State::Ready),
                 receiver: RefCell::new(None),
-                handlers: RefCell::new(HashMap::new()),
-                done: WaitList::new(),
+                handlers: Handlers::new(),
                 stopped: Event::new(),
             }),
         })
@@ -189,7 +169,7 @@ impl DatagramServer {
 
     /// Handlers running now.
     pub fn handlers(&self) -> usize {
-        self.inner.handlers.borrow().len()
+        self.inner.handlers.len()
     }
 
     /// Whether the server has been stopped.
@@ -247,12 +227,9 @@ impl DatagramServer {
         if let Some(r) = receiver {
             r.kill();
         }
-        crate::drain::drain_and_kill(
-            &inner.handlers,
-            &inner.done,
-            timeout,
-            "DatagramServer::stop: handler",
-        );
+        inner
+            .handlers
+            .drain_and_kill(timeout, "DatagramServer::stop: handler");
         inner.state.set(State::Stopped);
         inner.stopped.set();
     }
@@ -292,28 +269,13 @@ fn receive_loop(inner: &Rc<Inner>) {
 fn spawn_handler(inner: &Rc<Inner>, pool: Option<&Pool>, data: Vec<u8>, peer: SocketAddr) {
     let body = {
         let inner = inner.clone();
-        move || {
-            let _guard = HandlerGuard {
-                id: sprout_runtime::current_id(),
-                inner: inner.clone(),
-            };
-            (inner.handler)(&data, peer, &inner.socket);
-        }
+        move || (inner.handler)(&data, peer, &inner.socket)
     };
-    let spawned = match pool {
-        Some(pool) => pool
-            .spawn(body)
-            .map_err(|e| io::Error::other(e.to_string())),
-        None => sprout_runtime::Builder::new().spawn(body),
-    };
-    match spawned {
-        Ok(handle) => {
-            inner.handlers.borrow_mut().insert(handle.id(), handle);
-        }
-        Err(e) => eprintln!(
+    if let Err(e) = inner.handlers.spawn(pool, body) {
+        eprintln!(
             "sprout: DatagramServer {}: cannot spawn a handler for {peer}: {e}",
             inner.addr
-        ),
+        );
     }
 }
 

@@ -53,9 +53,9 @@
 mod conn_stream;
 mod convert;
 mod datagram_server;
-mod drain;
 mod fd_stream;
 pub mod fork;
+mod handlers;
 pub mod http;
 mod io;
 mod listener;

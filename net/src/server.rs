@@ -5,17 +5,17 @@
 //! on the type.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use crate::handlers::Handlers;
 use crate::resolve::ToSocketAddrs;
 use std::rc::Rc;
 use std::time::Duration;
 
 use sprout_runtime::sync::{Event, Pool};
-use sprout_runtime::{JoinHandle, WaitList};
+use sprout_runtime::JoinHandle;
 
 use crate::listener::Listener;
 use crate::tcp::{TcpListener, TcpStream};
@@ -61,11 +61,9 @@ struct Inner<L: Listener> {
     state: Cell<State>,
     /// The accept loop's greenlet while it runs; taken (and killed) by `stop`.
     acceptor: RefCell<Option<JoinHandle<()>>>,
-    /// Live connection greenlets by greenlet id: inserted by the accept loop, removed by each
-    /// connection's guard when its greenlet ends, drained by `stop`.
-    conns: RefCell<HashMap<u64, JoinHandle<()>>>,
-    /// Notified whenever a connection greenlet ends (the back-off and `stop` wait on it).
-    closed: WaitList,
+    /// Live connection greenlets: spawned by the accept loop, drained by `stop`; the
+    /// back-off waits for one of them to end.
+    conns: Rc<Handlers>,
     /// Set when the server has stopped; `serve_forever` waits on it.
     stopped: Event,
     /// Called when `accept` runs out of fds; returns how many connections it closed.
@@ -145,23 +143,6 @@ impl<L: Listener> Clone for StreamServer<L> {
     }
 }
 
-/// Removes a connection from its server when the connection's greenlet ends, however it
-/// ends (the handler returned, panicked, or was killed).
-struct ConnGuard<L: Listener> {
-    /// The server.
-    inner: Rc<Inner<L>>,
-    /// The connection greenlet's id.
-    id: u64,
-}
-
-impl<L: Listener> Drop for ConnGuard<L> {
-    fn drop(&mut self) {
-        let handle = self.inner.conns.borrow_mut().remove(&self.id);
-        drop(handle);
-        self.inner.closed.notify_all();
-    }
-}
-
 impl StreamServer<TcpListener> {
     /// Binds a listener to `addr` and makes a server calling `handler` for every connection.
     /// It does not accept until started.
@@ -204,8 +185,7 @@ impl<L: Listener> StreamServer<L> {
                 max_accept: Cell::new(DEFAULT_MAX_ACCEPT),
                 state: Cell::new(State::Ready),
                 acceptor: RefCell::new(None),
-                conns: RefCell::new(HashMap::new()),
-                closed: WaitList::new(),
+                conns: Handlers::new(),
                 stopped: Event::new(),
                 on_fds_exhausted: RefCell::new(None),
             }),
@@ -248,7 +228,7 @@ impl<L: Listener> StreamServer<L> {
 
     /// Connections being served now.
     pub fn connections(&self) -> usize {
-        self.inner.conns.borrow().len()
+        self.inner.conns.len()
     }
 
     /// Whether the server has been stopped.
@@ -338,12 +318,9 @@ impl<L: Listener> StreamServer<L> {
         drop(inner.listener.borrow_mut().take());
 
         // A handler stopping its own server is not waited for, nor killed.
-        crate::drain::drain_and_kill(
-            &inner.conns,
-            &inner.closed,
-            timeout,
-            "StreamServer::stop: connection",
-        );
+        inner
+            .conns
+            .drain_and_kill(timeout, "StreamServer::stop: connection");
         inner.state.set(State::Stopped);
         inner.stopped.set();
     }
@@ -351,9 +328,7 @@ impl<L: Listener> StreamServer<L> {
     /// Requests the kill of one connection greenlet without waiting (the HTTP server ends its
     /// idle keep-alive connections this way when it stops).
     pub(crate) fn kill_connection(&self, id: u64) {
-        if let Some(h) = self.inner.conns.borrow().get(&id) {
-            h.kill_nowait();
-        }
+        self.inner.conns.kill_nowait(id);
     }
 }
 
@@ -404,9 +379,9 @@ fn accept_loop<L: Listener>(inner: &Rc<Inner<L>>, listener: &L) {
                 backoff = Some(delay);
                 in_pass = 0;
                 // Running out of fds ends when a connection closes; wake on that or the delay.
-                let _ = inner
-                    .closed
-                    .wait(sprout_runtime::time::deadline_after(delay));
+                inner
+                    .conns
+                    .wait_for_an_end(sprout_runtime::time::deadline_after(delay));
             }
         }
     }
@@ -422,9 +397,9 @@ fn reclaim_fds<L: Listener>(inner: &Rc<Inner<L>>) -> bool {
                 inner: inner.clone(),
             }) > 0 =>
         {
-            let _ = inner
-                .closed
-                .wait(sprout_runtime::time::deadline_after(BACKOFF_MIN));
+            inner
+                .conns
+                .wait_for_an_end(sprout_runtime::time::deadline_after(BACKOFF_MIN));
             true
         }
         _ => false,
@@ -442,32 +417,19 @@ fn spawn_connection<L: Listener>(
     let body = {
         let inner = inner.clone();
         move || {
-            let _guard = ConnGuard {
-                id: sprout_runtime::current_id(),
-                inner: inner.clone(),
-            };
             // A connection that cannot be set up (a failed TLS handshake) is closed unseen.
             if let Ok(stream) = L::establish(conn) {
                 (inner.handler)(stream, peer);
             }
         }
     };
-    let spawned = match pool {
-        // The loop waited for a slot before accepting, so this does not park.
-        Some(pool) => pool
-            .spawn(body)
-            .map_err(|e| io::Error::other(e.to_string())),
-        None => sprout_runtime::Builder::new().spawn(body),
-    };
-    match spawned {
-        Ok(handle) => {
-            inner.conns.borrow_mut().insert(handle.id(), handle);
-        }
-        // The connection is dropped (closed) with the closure.
-        Err(e) => eprintln!(
+    // With a pool, the loop waited for a slot before accepting, so this does not park. On
+    // failure the connection is dropped (closed) with the closure.
+    if let Err(e) = inner.conns.spawn(pool, body) {
+        eprintln!(
             "sprout: StreamServer {}: cannot spawn a handler for {peer_for_log:?}: {e}",
             inner.label
-        ),
+        );
     }
 }
 
