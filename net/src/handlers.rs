@@ -67,6 +67,10 @@ impl Handlers {
     /// # Errors
     ///
     /// No greenlet could be spawned (no stack, or the pool was killed); `body` is dropped.
+    ///
+    /// `#[track_caller]`: without a pool, the greenlet's spawn location (in `run_info` and the
+    /// monitor's reports) is the server code that called this.
+    #[track_caller]
     pub(crate) fn spawn(
         self: &Rc<Self>,
         pool: Option<&Pool>,
